@@ -1,0 +1,415 @@
+"""The per-call pipeline: request -> span -> response -> shape -> fallback -> verdict -> telemetry.
+
+`Runtime` holds what lives as long as the instrumentation (tracer, instruments, baselines, label
+caps); `Call` is one SDK invocation. Every stage is guarded on its own: a stage that raises is
+logged once and skipped, and the SDK call goes on untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any, Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import semconv as sc
+from ._baseline import BaselineRegistry
+from ._cardinality import LabelLimiter
+from ._config import Config
+from ._context import AttemptChain, ChainsByParent, current_fallback, current_request, current_variant
+from ._fingerprint import Shape, fingerprint_output
+from ._log import log_once, stage_failed
+from ._models import is_substitution, matches_any, qualified
+from ._variant import variant_of_system_prompt
+from .providers import Endpoint, RequestInfo, ResponseInfo
+from .version import __version__
+
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.28.0"
+_TRUE, _FALSE = "true", "false"
+
+
+def _flag(value: bool) -> str:
+    return _TRUE if value else _FALSE
+
+
+def _histogram(meter: metrics.Meter, name: str, unit: str, description: str, buckets: tuple) -> Any:
+    try:
+        return meter.create_histogram(name, unit=unit, description=description,
+                                      explicit_bucket_boundaries_advisory=list(buckets))
+    except TypeError:  # API older than the advisory parameter
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
+class Runtime:
+    """Everything one `instrument()` sets up; dropped by `uninstrument()`."""
+
+    def __init__(self, config: Config, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        self.config = config
+        self.tracer = trace.get_tracer("llm_drift_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
+        meter = metrics.get_meter("llm_drift_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
+        self.responses = meter.create_counter(
+            sc.METRIC_RESPONSES, unit="{response}",
+            description="LLM responses by serving model, prompt variant and output shape")
+        self.drift_scores = _histogram(
+            meter, sc.METRIC_DRIFT_SCORE, "1",
+            "How far a response's shape is from its prompt variant's baseline (0 typical, 1 never seen)",
+            sc.DRIFT_SCORE_BUCKETS)
+        self.fallbacks = meter.create_counter(
+            sc.METRIC_FALLBACKS, unit="{fallback}", description="LLM calls served in place of the primary")
+        self.duration = _histogram(meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration",
+                                   sc.DURATION_BUCKETS)
+        self.tokens = _histogram(meter, sc.METRIC_TOKEN_USAGE, "{token}", "Measures number of input and output tokens used",
+                                 sc.TOKEN_BUCKETS)
+        self.baselines = BaselineRegistry(max_variants=config.max_variants, warmup=config.warmup,
+                                          max_shapes=config.max_baseline_shapes)
+        self.labels = LabelLimiter(config.max_shapes_per_variant, config.max_variants)
+        self.chains = ChainsByParent()
+        self.windows = _Windows(config.window_size, config.max_variants)
+        if config.baseline_file:
+            self.load_baselines(config.baseline_file)
+
+    def load_baselines(self, path: str) -> None:
+        try:
+            count = self.baselines.load(path)
+        except (OSError, ValueError) as exc:
+            log_once("baseline-file:" + path,
+                     "llm_drift_otel: could not load %s=%s (%s); starting with empty baselines",
+                     sc.ENV_BASELINE_FILE, path, exc)
+        except Exception as exc:  # a bug in the loader must not stop the app either
+            stage_failed("baseline file load", exc)
+        else:
+            log_once("baseline-file-ok:" + path, "llm_drift_otel: loaded %d baselines from %s", count, path,
+                     level=20)
+
+    # --- one call ---
+
+    def begin(self, endpoint: Endpoint, provider: str, instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> "Call | None":
+        try:
+            request = endpoint.request(instance, args, kwargs)
+        except Exception as exc:
+            stage_failed("request extraction", exc)
+            request = RequestInfo(provider=provider)
+        try:
+            return Call(self, endpoint, request)
+        except Exception as exc:
+            stage_failed("span start", exc)
+            return None
+
+
+class _Windows:
+    """Recent shapes per (variant, serving model), bounded in both directions, for window verdicts."""
+
+    def __init__(self, size: int, max_keys: int) -> None:
+        self._size = size
+        self._max = max_keys * 4
+        self._windows: OrderedDict[tuple[str, str], deque] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def push(self, key: tuple[str, str], shape: Shape) -> list[Shape]:
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = deque(maxlen=self._size)
+                if len(self._windows) > self._max:
+                    self._windows.popitem(last=False)
+            else:
+                self._windows.move_to_end(key)
+            window.append(shape)
+            return list(window)
+
+
+class Call:
+    """One SDK invocation: its span, and what we learn of it when it returns, raises or its stream ends."""
+
+    __slots__ = ("rt", "endpoint", "request", "span", "_token", "_start", "_done", "variant", "declared",
+                 "chain", "_lock")
+
+    def __init__(self, rt: Runtime, endpoint: Endpoint, request: RequestInfo) -> None:
+        self.rt = rt
+        self.endpoint = endpoint
+        self.request = request
+        self._done = False
+        self._lock = threading.Lock()
+        self.declared = current_variant()
+        try:
+            self.variant = self.declared.name if self.declared else variant_of_system_prompt(request.system_prompt)
+        except Exception as exc:
+            stage_failed("prompt variant", exc)
+            self.variant = "none"
+        self.chain = self._chain()
+        op = endpoint.operation
+        attributes: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: op,
+            sc.GEN_AI_PROVIDER_NAME: request.provider,
+            sc.PROMPT_VARIANT: self.variant,
+        }
+        if request.model:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
+        if request.server_address:
+            attributes[sc.SERVER_ADDRESS] = request.server_address
+            if request.server_port:
+                attributes[sc.SERVER_PORT] = request.server_port
+        if request.output_type:
+            attributes[sc.GEN_AI_OUTPUT_TYPE] = request.output_type
+        if self.declared:
+            attributes[sc.GEN_AI_PROMPT_NAME] = self.declared.name
+            if self.declared.tuned_for:
+                attributes[sc.PROMPT_TUNED_FOR] = list(self.declared.tuned_for)
+        attributes[sc.FALLBACK_ATTEMPT] = self.chain.attempt_number() if self.chain is not None else 0
+        name = f"{op} {request.model}" if request.model else op
+        self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        self._start = time.perf_counter()
+
+    def _chain(self) -> AttemptChain | None:
+        try:
+            chain = current_request()
+            if chain is not None:
+                return chain
+            parent = trace.get_current_span().get_span_context()
+            if parent.is_valid:
+                return self.rt.chains.get((parent.trace_id, parent.span_id))
+        except Exception as exc:
+            stage_failed("fallback chain lookup", exc)
+        return None
+
+    def detach(self) -> None:
+        """Leave the span's context: called in the same context `begin` entered, right after the SDK returns."""
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception as exc:
+                stage_failed("context detach", exc)
+
+    # --- endings ---
+
+    def returned(self, result: Any) -> Any:
+        """The SDK returned `result`: finish now, or hand back a stream proxy that finishes later."""
+        try:
+            endpoint = self.endpoint
+            if self.request.raw_response and endpoint.unwrap_raw is not None:
+                body, _headers = endpoint.unwrap_raw(result)
+                info = endpoint.response(body) if body is not None else ResponseInfo(output=None)
+                if body is None:
+                    info.complete = False
+                self.finish(info)
+                return result
+            if self.request.stream and endpoint.stream is not None:
+                from ._streams import wrap_stream
+
+                wrapped = wrap_stream(result, self, endpoint.stream(self.rt.config.max_scan_bytes))
+                if wrapped is not None:
+                    return wrapped
+            self.finish(endpoint.response(result))
+        except Exception as exc:
+            stage_failed("response extraction", exc)
+            self.finish(ResponseInfo(complete=False))
+        return result
+
+    def failed(self, exc: BaseException) -> None:
+        self.finish(None, exc)
+
+    def finish(self, info: ResponseInfo | None, error: BaseException | None = None) -> None:
+        """End the span and record metrics, exactly once whatever path gets here first."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        try:
+            self._finish(info, error)
+        except Exception as exc:
+            stage_failed("span finish", exc)
+            try:
+                self.span.end()
+            except Exception:
+                pass
+
+    def _finish(self, info: ResponseInfo | None, error: BaseException | None) -> None:
+        rt, request, span = self.rt, self.request, self.span
+        duration = time.perf_counter() - self._start
+        provider = request.provider
+        attrs: dict[str, Any] = {}
+        common_metric_attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: self.endpoint.operation,
+                                               sc.GEN_AI_PROVIDER_NAME: provider}
+        if request.model:
+            common_metric_attrs[sc.GEN_AI_REQUEST_MODEL] = request.model
+        if request.server_address:
+            common_metric_attrs[sc.SERVER_ADDRESS] = request.server_address
+
+        if error is not None:
+            error_type = type(error).__qualname__
+            span.set_attribute(sc.ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR))
+            if self.chain is not None:
+                self.chain.record_failure(qualified(provider, request.model) or provider, request.model, error_type)
+            span.end()
+            try:
+                rt.duration.record(duration, {**common_metric_attrs, sc.ERROR_TYPE: error_type})
+            except Exception as exc:
+                stage_failed("metrics recording", exc)
+            return
+
+        info = info or ResponseInfo(complete=False)
+        gateway = info.gateway
+        serving = (gateway.serving_model if gateway and gateway.serving_model else None) or info.model or request.model
+        attrs[sc.SERVING_MODEL] = serving or "unknown"
+        if info.model:
+            attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
+            common_metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
+        if info.id:
+            attrs[sc.GEN_AI_RESPONSE_ID] = info.id
+        if info.finish_reasons:
+            attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] = list(info.finish_reasons)
+        if info.input_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = info.input_tokens
+        if info.output_tokens is not None:
+            attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = info.output_tokens
+        substituted = is_substitution(request.model, serving)
+        attrs[sc.MODEL_SUBSTITUTED] = substituted
+        declared = self.declared
+        mismatch = False
+        if declared and declared.tuned_for:
+            mismatch = not matches_any(declared.tuned_for, provider, serving)
+            attrs[sc.PROMPT_MISMATCH] = mismatch
+
+        # fallback: explicit > gateway > chain > policy
+        fb_active, fb_source, fb_primary, fb_reason = False, None, None, None
+        try:
+            fb_active, fb_source, fb_primary, fb_reason = self._resolve_fallback(provider, serving, gateway)
+        except Exception as exc:
+            stage_failed("fallback resolution", exc)
+        attrs[sc.FALLBACK_ACTIVE] = fb_active
+        if fb_active:
+            attrs[sc.FALLBACK_SOURCE] = fb_source
+            if fb_primary:
+                attrs[sc.FALLBACK_PRIMARY] = fb_primary
+            if fb_reason:
+                attrs[sc.FALLBACK_REASON] = fb_reason
+
+        shape: Shape | None = None
+        if self.endpoint.produces_output and info.output is not None and info.complete:
+            try:
+                shape = fingerprint_output(info.output, max_scan_bytes=rt.config.max_scan_bytes,
+                                           hash_keys=rt.config.hash_signature_keys)
+            except Exception as exc:
+                stage_failed("fingerprint", exc)
+
+        contract_ok: bool | None = None
+        verdict = None
+        if shape is not None:
+            attrs[sc.SHAPE_KIND] = shape.kind
+            attrs[sc.SHAPE_ID] = shape.id
+            attrs[sc.SHAPE_SIGNATURE] = shape.signature
+            attrs[sc.SHAPE_LENGTH_BUCKET] = shape.length_bucket
+            attrs[sc.SHAPE_REFUSAL] = shape.refusal
+            if declared is not None and declared.contract is not None:
+                try:
+                    contract_ok = bool(declared.contract.check(info.output, shape))
+                    attrs[sc.SHAPE_CONTRACT_OK] = contract_ok
+                except Exception as exc:
+                    stage_failed("contract check", exc)
+            try:
+                baseline = rt.baselines.get(self.variant)
+                verdict = baseline.judge(shape)
+                if not fb_active:
+                    baseline.learn(shape)
+                attrs[sc.BASELINE_SAMPLES] = verdict.samples
+                if verdict.ready:
+                    attrs[sc.SHAPE_DRIFTED] = verdict.drifted
+                    attrs[sc.SHAPE_DRIFT_SCORE] = float(verdict.score)
+            except Exception as exc:
+                stage_failed("baseline", exc)
+                verdict = None
+
+        if rt.config.capture_content and info.output is not None:
+            try:
+                text = info.output.text[: rt.config.max_scan_bytes]
+                attrs[sc.GEN_AI_OUTPUT_MESSAGES] = json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
+            except Exception as exc:
+                stage_failed("content capture", exc)
+
+        try:
+            span.set_attributes(attrs)
+        except Exception as exc:
+            stage_failed("span attributes", exc)
+        span.end()
+
+        if self.chain is not None:
+            try:
+                self.chain.record_success(fb_active and fb_source == sc.SOURCE_CHAIN)
+            except Exception as exc:
+                stage_failed("fallback chain update", exc)
+
+        try:
+            self._record_metrics(common_metric_attrs, duration, info, serving or "unknown", provider, shape,
+                                 verdict, substituted, mismatch, contract_ok,
+                                 (fb_active, fb_source, fb_primary, fb_reason))
+        except Exception as exc:
+            stage_failed("metrics recording", exc)
+
+    def _resolve_fallback(self, provider: str, serving: str | None, gateway: Any) -> tuple[bool, str | None, str | None, str | None]:
+        declared = current_fallback()
+        if declared is not None:
+            return True, sc.SOURCE_EXPLICIT, declared.primary, declared.reason
+        if gateway is not None and gateway.fallback:
+            return True, sc.SOURCE_GATEWAY, gateway.primary, gateway.reason
+        if self.chain is not None:
+            replaced = self.chain.fallback_for(qualified(provider, self.request.model))
+            if replaced is not None:
+                failed, attempt = replaced
+                return True, sc.SOURCE_CHAIN, failed.target, failed.error_type
+        primaries = self.rt.config.primary_models
+        if primaries and serving and not matches_any(primaries, provider, serving):
+            only = primaries[0] if len(primaries) == 1 and "*" not in primaries[0] else None
+            return True, sc.SOURCE_POLICY, only, None
+        return False, None, None, None
+
+    def _record_metrics(self, common: dict, duration: float, info: ResponseInfo, serving: str, provider: str,
+                        shape: Shape | None, verdict: Any, substituted: bool, mismatch: bool,
+                        contract_ok: bool | None, fallback: tuple) -> None:
+        rt = self.rt
+        rt.duration.record(duration, common)
+        if info.input_tokens is not None:
+            rt.tokens.record(info.input_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "input"})
+        if info.output_tokens is not None:
+            rt.tokens.record(info.output_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "output"})
+        fb_active, fb_source, fb_primary, fb_reason = fallback
+        if fb_active:
+            rt.fallbacks.add(1, {
+                sc.FALLBACK_PRIMARY: fb_primary or sc.UNKNOWN,
+                sc.SERVING_MODEL: serving,
+                sc.FALLBACK_SOURCE: fb_source or sc.UNKNOWN,
+                sc.FALLBACK_REASON: fb_reason or sc.UNKNOWN,
+            })
+        if shape is None:
+            return
+        variant_label, shape_label = rt.labels.labels(self.variant, shape.id)
+        drifted = bool(verdict is not None and verdict.ready and verdict.drifted)
+        response_attrs = {
+            sc.GEN_AI_PROVIDER_NAME: provider,
+            sc.SERVING_MODEL: serving,
+            sc.PROMPT_VARIANT: variant_label,
+            sc.SHAPE_KIND: shape.kind,
+            sc.SHAPE_ID: shape_label,
+            sc.FALLBACK_ACTIVE: _flag(fb_active),
+            sc.SHAPE_DRIFTED: _flag(drifted),
+            sc.SHAPE_REFUSAL: _flag(shape.refusal),
+            sc.MODEL_SUBSTITUTED: _flag(substituted),
+            sc.PROMPT_MISMATCH: _flag(mismatch),
+        }
+        if contract_ok is not None:
+            response_attrs[sc.SHAPE_CONTRACT_OK] = _flag(contract_ok)
+        rt.responses.add(1, response_attrs)
+        if verdict is not None and verdict.ready:
+            rt.drift_scores.record(float(verdict.score), {
+                sc.SERVING_MODEL: serving,
+                sc.PROMPT_VARIANT: variant_label,
+                sc.FALLBACK_ACTIVE: _flag(fb_active),
+            })

@@ -1,0 +1,154 @@
+"""Stream proxies: the app gets the SDK's own stream object back (same type for isinstance checks),
+and the call's span ends exactly once, on exhaustion, error, close, `with` exit or garbage collection.
+
+State lives in `_self_*` attributes, as wrapt requires for proxies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import wrapt
+
+from ._log import stage_failed
+from .providers import StreamAccumulator
+
+_Proxy = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+
+
+class _StreamState:
+    """Shared by both proxies: feed chunks, finish once."""
+
+    def _self_feed(self, chunk: Any) -> None:
+        if self._self_accumulator is None:
+            return
+        try:
+            self._self_accumulator.add(chunk)
+        except Exception as exc:
+            stage_failed("stream chunk extraction", exc)
+            self._self_accumulator = None
+
+    def _self_end(self, error: BaseException | None = None, exhausted: bool = False) -> None:
+        call = self._self_call
+        if call is None:
+            return
+        self._self_call = None
+        if error is not None:
+            call.failed(error)
+            return
+        info = None
+        if self._self_accumulator is not None:
+            try:
+                info = self._self_accumulator.result()
+                info.complete = exhausted
+            except Exception as exc:
+                stage_failed("stream result extraction", exc)
+                info = None
+        if info is None:
+            from .providers import ResponseInfo
+
+            info = ResponseInfo(complete=False)
+        call.finish(info)
+
+
+class SyncStreamProxy(_StreamState, _Proxy):
+    def __init__(self, stream: Any, call: Any, accumulator: StreamAccumulator) -> None:
+        super().__init__(stream)
+        self._self_call = call
+        self._self_accumulator = accumulator
+
+    def __iter__(self) -> "SyncStreamProxy":
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            self._self_end(exhausted=True)
+            raise
+        except BaseException as exc:
+            if isinstance(exc, GeneratorExit):
+                self._self_end()
+            else:
+                self._self_end(exc)
+            raise
+        self._self_feed(chunk)
+        return chunk
+
+    def __enter__(self) -> "SyncStreamProxy":
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            self._self_end()
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_end()
+
+    def __del__(self) -> None:
+        try:
+            self._self_end()
+        except Exception:
+            pass
+
+
+class AsyncStreamProxy(_StreamState, _Proxy):
+    def __init__(self, stream: Any, call: Any, accumulator: StreamAccumulator) -> None:
+        super().__init__(stream)
+        self._self_call = call
+        self._self_accumulator = accumulator
+
+    def __aiter__(self) -> "AsyncStreamProxy":
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            self._self_end(exhausted=True)
+            raise
+        except BaseException as exc:
+            if isinstance(exc, GeneratorExit):
+                self._self_end()
+            else:
+                self._self_end(exc)
+            raise
+        self._self_feed(chunk)
+        return chunk
+
+    async def __aenter__(self) -> "AsyncStreamProxy":
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            self._self_end()
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            self._self_end()
+
+    def __del__(self) -> None:
+        try:
+            self._self_end()
+        except Exception:
+            pass
+
+
+def wrap_stream(stream: Any, call: Any, accumulator: StreamAccumulator) -> Any:
+    """A proxy for `stream`, or None when it is neither kind of iterator (the caller then finishes)."""
+    if hasattr(stream, "__anext__"):
+        return AsyncStreamProxy(stream, call, accumulator)
+    if hasattr(stream, "__next__"):
+        return SyncStreamProxy(stream, call, accumulator)
+    return None

@@ -1,0 +1,64 @@
+"""One wrapper factory per kind of method (sync, async): they only route to the Runtime.
+
+The wrappers read the current Runtime at call time, so an uninstrumented or inert wrapper is a
+straight pass-through, and an exception of the SDK is re-raised as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .providers import Endpoint
+
+# The Runtime of the active instrumentation, or None. Set by the instrumentor.
+_state: dict[str, Any] = {"runtime": None}
+
+
+def current_runtime() -> Any:
+    return _state["runtime"]
+
+
+def set_runtime(runtime: Any) -> None:
+    _state["runtime"] = runtime
+
+
+def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        runtime = _state["runtime"]
+        if runtime is None:
+            return wrapped(*args, **kwargs)
+        call = runtime.begin(endpoint, provider, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.detach()
+            call.failed(exc)
+            raise
+        call.detach()
+        return call.returned(result)
+
+    wrapper.__llm_drift_wrapper__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def async_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        runtime = _state["runtime"]
+        if runtime is None:
+            return await wrapped(*args, **kwargs)
+        call = runtime.begin(endpoint, provider, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.detach()
+            call.failed(exc)
+            raise
+        call.detach()
+        return call.returned(result)
+
+    wrapper.__llm_drift_wrapper__ = True  # type: ignore[attr-defined]
+    return wrapper

@@ -1,0 +1,309 @@
+"""OpenAI Python SDK (and everything that speaks its API through it: Azure, OpenRouter, LiteLLM proxy).
+
+Wraps `chat.completions.create/parse`, `responses.create`, `embeddings.create`, sync and async. The
+`with_raw_response` forms reach these same methods, so they are covered too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .._fingerprint import ModelOutput, ToolCall
+from . import Endpoint, RequestInfo, ResponseInfo
+from ._common import TextBuffer, as_int, field, server_of, str_or_none, system_text, text_of_content
+
+PROVIDER = "openai"
+_RAW_HEADER = "X-Stainless-Raw-Response"
+_CHAT = "openai.resources.chat.completions.completions"
+_RESPONSES = "openai.resources.responses.responses"
+_EMBEDDINGS = "openai.resources.embeddings"
+
+
+def _client_info(instance: Any) -> tuple[str, str | None, int | None]:
+    client = getattr(instance, "_client", None)
+    provider = PROVIDER
+    if client is not None and "Azure" in type(client).__name__:
+        provider = "azure.ai.openai"
+    host, port = server_of(getattr(client, "base_url", None))
+    return provider, host, port
+
+
+def _raw_kind(kwargs: Mapping[str, Any]) -> str | None:
+    headers = kwargs.get("extra_headers")
+    if isinstance(headers, Mapping):
+        value = headers.get(_RAW_HEADER)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _base_request(instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
+    provider, host, port = _client_info(instance)
+    return RequestInfo(
+        provider=provider,
+        model=str_or_none(kwargs.get("model")),
+        stream=kwargs.get("stream") is True,
+        raw_response=_raw_kind(kwargs) is not None,
+        server_address=host,
+        server_port=port,
+    )
+
+
+def _output_type(response_format: Any) -> str | None:
+    if isinstance(response_format, type):  # a pydantic model passed to parse()
+        return "json"
+    kind = field(response_format, "type")
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
+# ---- chat.completions ----
+
+def chat_request(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> RequestInfo:
+    info = _base_request(instance, kwargs)
+    messages = kwargs.get("messages")
+    info.system_prompt = system_text(messages)
+    info.output_type = _output_type(kwargs.get("response_format"))
+    info.input_messages = messages
+    return info
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    calls = []
+    for call in raw or ():
+        function = field(call, "function")
+        name = field(function, "name") or field(call, "type") or "tool"
+        calls.append(ToolCall(str(name), field(function, "arguments")))
+    return tuple(calls)
+
+
+def _usage_chat(usage: Any) -> tuple[int | None, int | None]:
+    return as_int(field(usage, "prompt_tokens")), as_int(field(usage, "completion_tokens"))
+
+
+def chat_output(response: Any) -> ModelOutput | None:
+    choices = field(response, "choices")
+    if not choices:
+        return None
+    message = field(choices[0], "message")
+    refusal = field(message, "refusal")
+    return ModelOutput(
+        text=text_of_content(field(message, "content")) or (refusal if isinstance(refusal, str) else ""),
+        tool_calls=_tool_calls(field(message, "tool_calls")),
+        refusal=bool(refusal),
+    )
+
+
+def chat_response(response: Any) -> ResponseInfo:
+    choices = field(response, "choices") or ()
+    input_tokens, output_tokens = _usage_chat(field(response, "usage"))
+    return ResponseInfo(
+        model=str_or_none(field(response, "model")),
+        id=str_or_none(field(response, "id")),
+        finish_reasons=tuple(str(r) for r in (field(c, "finish_reason") for c in choices) if r),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        output=chat_output(response),
+    )
+
+
+class ChatStreamAccumulator:
+    """Reads `ChatCompletionChunk`s: model from the first chunk that has one, text and tool-call deltas."""
+
+    __slots__ = ("_text", "_model", "_id", "_finish", "_usage", "_tools", "_refusal")
+
+    def __init__(self, limit: int) -> None:
+        self._text = TextBuffer(limit)
+        self._model: str | None = None
+        self._id: str | None = None
+        self._finish: list[str] = []
+        self._usage: Any = None
+        self._tools: dict[int, list[Any]] = {}
+        self._refusal = TextBuffer(4096)
+
+    def add(self, chunk: Any) -> None:
+        if self._model is None:
+            self._model = str_or_none(field(chunk, "model"))
+            self._id = str_or_none(field(chunk, "id"))
+        usage = field(chunk, "usage")
+        if usage is not None:
+            self._usage = usage
+        for choice in field(chunk, "choices") or ():
+            if field(choice, "index", 0) != 0:
+                continue
+            delta = field(choice, "delta")
+            self._text.add(field(delta, "content"))
+            self._refusal.add(field(delta, "refusal"))
+            for call in field(delta, "tool_calls") or ():
+                index = field(call, "index", 0)
+                slot = self._tools.setdefault(index, [None, TextBuffer(65536)])
+                function = field(call, "function")
+                if slot[0] is None:
+                    slot[0] = field(function, "name")
+                slot[1].add(field(function, "arguments"))
+            reason = field(choice, "finish_reason")
+            if reason:
+                self._finish.append(str(reason))
+
+    def result(self) -> ResponseInfo:
+        tools = tuple(
+            ToolCall(str(name or "tool"), buf.text()) for _, (name, buf) in sorted(self._tools.items())
+        )
+        refusal = self._refusal.text()
+        input_tokens, output_tokens = _usage_chat(self._usage)
+        return ResponseInfo(
+            model=self._model,
+            id=self._id,
+            finish_reasons=tuple(self._finish),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            output=ModelOutput(text=self._text.text() or refusal, tool_calls=tools, refusal=bool(refusal)),
+        )
+
+
+# ---- responses ----
+
+def responses_request(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> RequestInfo:
+    info = _base_request(instance, kwargs)
+    instructions = kwargs.get("instructions")
+    parts = [instructions] if isinstance(instructions, str) and instructions else []
+    from_input = system_text(kwargs.get("input"))
+    if from_input:
+        parts.append(from_input)
+    info.system_prompt = "\n".join(parts) or None
+    info.output_type = _output_type(field(kwargs.get("text"), "format")) or (
+        "json" if isinstance(kwargs.get("text_format"), type) else None
+    )
+    info.input_messages = kwargs.get("input")
+    return info
+
+
+def responses_output(response: Any) -> ModelOutput | None:
+    items = field(response, "output")
+    if items is None:
+        return None
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    refusal = False
+    for item in items:
+        kind = field(item, "type")
+        if kind == "message":
+            for part in field(item, "content") or ():
+                part_type = field(part, "type")
+                if part_type == "output_text":
+                    texts.append(field(part, "text") or "")
+                elif part_type == "refusal":
+                    refusal = True
+                    texts.append(field(part, "refusal") or "")
+        elif kind == "function_call" or kind == "custom_tool_call":
+            calls.append(ToolCall(str(field(item, "name") or "tool"), field(item, "arguments", field(item, "input"))))
+    return ModelOutput(text="".join(texts), tool_calls=tuple(calls), refusal=refusal)
+
+
+def responses_response(response: Any) -> ResponseInfo:
+    usage = field(response, "usage")
+    status = field(response, "status")
+    return ResponseInfo(
+        model=str_or_none(field(response, "model")),
+        id=str_or_none(field(response, "id")),
+        finish_reasons=(str(status),) if status else (),
+        input_tokens=as_int(field(usage, "input_tokens")),
+        output_tokens=as_int(field(usage, "output_tokens")),
+        output=responses_output(response),
+    )
+
+
+class ResponsesStreamAccumulator:
+    """Reads Responses API stream events: the final event carries the whole response."""
+
+    __slots__ = ("_final", "_model", "_id", "_text")
+
+    _FINAL = ("response.completed", "response.incomplete", "response.failed")
+
+    def __init__(self, limit: int) -> None:
+        self._final: Any = None
+        self._model: str | None = None
+        self._id: str | None = None
+        self._text = TextBuffer(limit)
+
+    def add(self, event: Any) -> None:
+        kind = field(event, "type")
+        if kind == "response.output_text.delta":
+            self._text.add(field(event, "delta"))
+        elif kind in self._FINAL:
+            self._final = field(event, "response")
+        elif self._model is None and kind == "response.created":
+            response = field(event, "response")
+            self._model = str_or_none(field(response, "model"))
+            self._id = str_or_none(field(response, "id"))
+
+    def result(self) -> ResponseInfo:
+        if self._final is not None:
+            return responses_response(self._final)
+        return ResponseInfo(model=self._model, id=self._id, output=ModelOutput(text=self._text.text()))
+
+
+# ---- embeddings ----
+
+def embeddings_request(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> RequestInfo:
+    return _base_request(instance, kwargs)
+
+
+def embeddings_response(response: Any) -> ResponseInfo:
+    usage = field(response, "usage")
+    return ResponseInfo(
+        model=str_or_none(field(response, "model")),
+        input_tokens=as_int(field(usage, "prompt_tokens")),
+    )
+
+
+def unwrap_raw(result: Any) -> tuple[Any, Mapping[str, str] | None]:
+    """`with_raw_response` returns a LegacyAPIResponse: parse it (the SDK caches the parse) for the body.
+
+    Streams and `with_streaming_response` bodies are left unread: reading them is the app's business.
+    """
+    headers = getattr(result, "headers", None)
+    name = type(result).__name__
+    if name == "LegacyAPIResponse" and not getattr(result, "_stream", False):
+        return result.parse(), headers
+    return None, headers
+
+
+def _endpoints() -> list[Endpoint]:
+    out: list[Endpoint] = []
+    for is_async, prefix in ((False, ""), (True, "Async")):
+        out += [
+            Endpoint(_CHAT, f"{prefix}Completions.create", "chat", is_async, chat_request, chat_response,
+                     ChatStreamAccumulator, unwrap_raw=unwrap_raw),
+            Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", is_async, chat_request, chat_response,
+                     None, unwrap_raw=unwrap_raw),
+            Endpoint(_RESPONSES, f"{prefix}Responses.create", "chat", is_async, responses_request,
+                     responses_response, ResponsesStreamAccumulator, unwrap_raw=unwrap_raw),
+            Endpoint(_EMBEDDINGS, f"{prefix}Embeddings.create", "embeddings", is_async, embeddings_request,
+                     embeddings_response, None, produces_output=False, unwrap_raw=unwrap_raw),
+        ]
+    return out
+
+
+class OpenAIAdapter:
+    name = PROVIDER
+    root_module = "openai"
+
+    def endpoints(self) -> list[Endpoint]:
+        return _endpoints()
+
+    def output_of(self, response: Any) -> ModelOutput | None:
+        module = type(response).__module__ or ""
+        if not module.startswith("openai."):
+            return None
+        if field(response, "choices") is not None:
+            return chat_output(response)
+        if field(response, "output") is not None:
+            return responses_output(response)
+        return None
+
+
+ADAPTER = OpenAIAdapter()
