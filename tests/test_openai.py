@@ -416,3 +416,40 @@ def test_operation_duration_and_token_usage_metrics(telemetry, provider):
     assert duration.count == 1 and dict(duration.attributes)["gen_ai.request.model"] == "gpt-4o"
     types = {dict(p.attributes)["gen_ai.token.type"] for p in telemetry.metric_points("gen_ai.client.token.usage")}
     assert types == {"input", "output"}
+
+
+def test_baseline_file_lets_a_fresh_replica_judge_at_once(tmp_path, instrument_with, provider):
+    from llm_drift_otel._baseline import BaselineRegistry
+
+    registry = BaselineRegistry(warmup=5)
+    with ld.prompt_variant("support-card-v3"):
+        for _ in range(8):
+            registry.get("support-card-v3").learn(ld.fingerprint(provider.text_for("gpt-4o")))
+    path = tmp_path / "baselines.json"
+    registry.save(str(path))
+    telemetry = instrument_with(baseline_file=str(path), warmup=5)
+    client, _ = clients(provider)
+    with ld.prompt_variant("support-card-v3"), ld.fallback(primary="openai/gpt-4o"):
+        client.chat.completions.create(model="fallback-model", messages=messages())
+    a = only_span(telemetry).attributes
+    assert a["llm_drift.baseline.samples"] == 8
+    assert a["llm_drift.shape.drifted"] is True
+
+
+def test_corrupt_baseline_file_is_logged_and_ignored(tmp_path, instrument_with, provider, caplog):
+    path = tmp_path / "baselines.json"
+    path.write_text('{"format": "llm-drift-otel/baselines", "version": 1, "baselines": {"v": ')
+    telemetry = instrument_with(baseline_file=str(path))
+    client, _ = clients(provider)
+    client.chat.completions.create(model="gpt-4o", messages=messages())
+    assert only_span(telemetry).attributes["llm_drift.baseline.samples"] == 0
+    assert sum("LLM_DRIFT_BASELINE_FILE" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_fingerprint_accepts_sdk_response_objects(telemetry, provider):
+    client, _ = clients(provider)
+    completion = client.chat.completions.create(model="gpt-4o", messages=messages())
+    shape = ld.fingerprint(completion)
+    assert shape.kind == "json"
+    assert shape.id == only_span(telemetry).attributes["llm_drift.shape.id"]
+    assert shape == ld.fingerprint(completion.choices[0].message.content)

@@ -28,8 +28,6 @@ class Config:
     capture_content: bool = False
     # Not in the environment: how many shape ids one baseline keeps counts for.
     max_baseline_shapes: int = 64
-    # Window of recent responses per (variant, serving model) that `Baseline.compare` judges.
-    window_size: int = 20
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

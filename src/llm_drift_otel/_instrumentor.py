@@ -55,8 +55,27 @@ def _patch_endpoint(endpoint: Endpoint, provider: str) -> None:
             _patched.append((owner, method, existing))
         return
     factory = async_wrapper if endpoint.is_async else sync_wrapper
-    wrapt.wrap_function_wrapper(owner, method, factory(endpoint, provider))
-    _patched.append((owner, method, vars(owner)[method]))
+    wrapper = factory(endpoint, provider)
+    innermost = _innermost_wrapper(vars(owner)[method])
+    if innermost is None:
+        wrapt.wrap_function_wrapper(owner, method, wrapper)
+        ours = vars(owner)[method]
+    else:
+        # Another instrumentation is already here: go beneath it. Peers' `unwrap` removes whatever
+        # wrapper is on top, so being innermost means their uninstrument never takes us out.
+        ours = wrapt.FunctionWrapper(innermost.__wrapped__, wrapper)
+        innermost.__wrapped__ = ours
+    _patched.append((owner, method, ours))
+
+
+def _innermost_wrapper(obj: Any) -> Any:
+    """The deepest wrapt function wrapper on an attribute, or None when it is not wrapped at all."""
+    found = None
+    depth = 0
+    while isinstance(obj, wrapt.FunctionWrapper) and depth < 32:
+        found, obj = obj, obj.__wrapped__
+        depth += 1
+    return found
 
 
 def _patch_adapter(adapter: ProviderAdapter) -> None:

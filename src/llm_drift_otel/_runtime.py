@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict, deque
 from typing import Any, Mapping
 
 from opentelemetry import context as otel_context
@@ -25,6 +24,7 @@ from ._context import AttemptChain, ChainsByParent, current_fallback, current_re
 from ._fingerprint import Shape, fingerprint_output
 from ._log import log_once, stage_failed
 from ._models import is_substitution, matches_any, qualified
+from ._peers import is_peer_llm_span
 from ._variant import variant_of_system_prompt
 from .providers import Endpoint, RequestInfo, ResponseInfo
 from .version import __version__
@@ -69,7 +69,6 @@ class Runtime:
                                           max_shapes=config.max_baseline_shapes)
         self.labels = LabelLimiter(config.max_shapes_per_variant, config.max_variants)
         self.chains = ChainsByParent()
-        self.windows = _Windows(config.window_size, config.max_variants)
         if config.baseline_file:
             self.load_baselines(config.baseline_file)
 
@@ -88,48 +87,27 @@ class Runtime:
 
     # --- one call ---
 
-    def begin(self, endpoint: Endpoint, provider: str, instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> "Call | None":
+    def begin(self, endpoint: Endpoint, provider: str, instance: Any, args: tuple, kwargs: Mapping[str, Any],
+              peer_below: bool = False) -> "Call | None":
         try:
             request = endpoint.request(instance, args, kwargs)
         except Exception as exc:
             stage_failed("request extraction", exc)
             request = RequestInfo(provider=provider)
         try:
-            return Call(self, endpoint, request)
+            return Call(self, endpoint, request, peer_below)
         except Exception as exc:
             stage_failed("span start", exc)
             return None
-
-
-class _Windows:
-    """Recent shapes per (variant, serving model), bounded in both directions, for window verdicts."""
-
-    def __init__(self, size: int, max_keys: int) -> None:
-        self._size = size
-        self._max = max_keys * 4
-        self._windows: OrderedDict[tuple[str, str], deque] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def push(self, key: tuple[str, str], shape: Shape) -> list[Shape]:
-        with self._lock:
-            window = self._windows.get(key)
-            if window is None:
-                window = self._windows[key] = deque(maxlen=self._size)
-                if len(self._windows) > self._max:
-                    self._windows.popitem(last=False)
-            else:
-                self._windows.move_to_end(key)
-            window.append(shape)
-            return list(window)
 
 
 class Call:
     """One SDK invocation: its span, and what we learn of it when it returns, raises or its stream ends."""
 
     __slots__ = ("rt", "endpoint", "request", "span", "_token", "_start", "_done", "variant", "declared",
-                 "chain", "_lock")
+                 "chain", "_lock", "owns_span", "peer_metrics")
 
-    def __init__(self, rt: Runtime, endpoint: Endpoint, request: RequestInfo) -> None:
+    def __init__(self, rt: Runtime, endpoint: Endpoint, request: RequestInfo, peer_below: bool = False) -> None:
         self.rt = rt
         self.endpoint = endpoint
         self.request = request
@@ -161,9 +139,18 @@ class Call:
             if self.declared.tuned_for:
                 attributes[sc.PROMPT_TUNED_FOR] = list(self.declared.tuned_for)
         attributes[sc.FALLBACK_ATTEMPT] = self.chain.attempt_number() if self.chain is not None else 0
-        name = f"{op} {request.model}" if request.model else op
-        self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        current = trace.get_current_span()
+        if is_peer_llm_span(current):
+            # another GenAI instrumentation wraps outside us: one span for the call, carrying both
+            self.span, self.owns_span, self._token = current, False, None
+            current.set_attributes(attributes)
+        else:
+            name = f"{op} {request.model}" if request.model else op
+            self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            self.owns_span = True
+            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        # a peer records gen_ai.client.* metrics for this call: do not count it twice
+        self.peer_metrics = peer_below or not self.owns_span
         self._start = time.perf_counter()
 
     def _chain(self) -> AttemptChain | None:
@@ -203,7 +190,8 @@ class Call:
             if self.request.stream and endpoint.stream is not None:
                 from ._streams import wrap_stream
 
-                wrapped = wrap_stream(result, self, endpoint.stream(self.rt.config.max_scan_bytes))
+                wrapped = wrap_stream(result, self, endpoint.stream(self.rt.config.max_scan_bytes),
+                                      asynchronous=endpoint.is_async)
                 if wrapped is not None:
                     return wrapped
             self.finish(endpoint.response(result))
@@ -226,7 +214,8 @@ class Call:
         except Exception as exc:
             stage_failed("span finish", exc)
             try:
-                self.span.end()
+                if self.owns_span:
+                    self.span.end()
             except Exception:
                 pass
 
@@ -244,15 +233,19 @@ class Call:
 
         if error is not None:
             error_type = type(error).__qualname__
-            span.set_attribute(sc.ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR))
+            if span.is_recording():
+                span.set_attribute(sc.ERROR_TYPE, error_type)
+                if self.owns_span:
+                    span.set_status(Status(StatusCode.ERROR))
             if self.chain is not None:
                 self.chain.record_failure(qualified(provider, request.model) or provider, request.model, error_type)
-            span.end()
-            try:
-                rt.duration.record(duration, {**common_metric_attrs, sc.ERROR_TYPE: error_type})
-            except Exception as exc:
-                stage_failed("metrics recording", exc)
+            if self.owns_span:
+                span.end()
+            if not self.peer_metrics:
+                try:
+                    rt.duration.record(duration, {**common_metric_attrs, sc.ERROR_TYPE: error_type})
+                except Exception as exc:
+                    stage_failed("metrics recording", exc)
             return
 
         info = info or ResponseInfo(complete=False)
@@ -336,10 +329,12 @@ class Call:
                 stage_failed("content capture", exc)
 
         try:
-            span.set_attributes(attrs)
+            if span.is_recording():
+                span.set_attributes(attrs)
         except Exception as exc:
             stage_failed("span attributes", exc)
-        span.end()
+        if self.owns_span:
+            span.end()
 
         if self.chain is not None:
             try:
@@ -375,11 +370,12 @@ class Call:
                         shape: Shape | None, verdict: Any, substituted: bool, mismatch: bool,
                         contract_ok: bool | None, fallback: tuple) -> None:
         rt = self.rt
-        rt.duration.record(duration, common)
-        if info.input_tokens is not None:
-            rt.tokens.record(info.input_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "input"})
-        if info.output_tokens is not None:
-            rt.tokens.record(info.output_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "output"})
+        if not self.peer_metrics:
+            rt.duration.record(duration, common)
+            if info.input_tokens is not None:
+                rt.tokens.record(info.input_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "input"})
+            if info.output_tokens is not None:
+                rt.tokens.record(info.output_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "output"})
         fb_active, fb_source, fb_primary, fb_reason = fallback
         if fb_active:
             rt.fallbacks.add(1, {

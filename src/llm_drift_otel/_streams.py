@@ -145,10 +145,12 @@ class AsyncStreamProxy(_StreamState, _Proxy):
             pass
 
 
-def wrap_stream(stream: Any, call: Any, accumulator: StreamAccumulator) -> Any:
-    """A proxy for `stream`, or None when it is neither kind of iterator (the caller then finishes)."""
-    if hasattr(stream, "__anext__"):
-        return AsyncStreamProxy(stream, call, accumulator)
-    if hasattr(stream, "__next__"):
-        return SyncStreamProxy(stream, call, accumulator)
-    return None
+def wrap_stream(stream: Any, call: Any, accumulator: StreamAccumulator, *, asynchronous: bool) -> Any:
+    """A proxy for `stream`, or None when it is not the iterator the method promises (the caller then finishes).
+
+    The method's kind decides, not duck typing: another instrumentation's stream proxy may offer both
+    `__next__` and `__anext__`.
+    """
+    if asynchronous:
+        return AsyncStreamProxy(stream, call, accumulator) if hasattr(stream, "__anext__") else None
+    return SyncStreamProxy(stream, call, accumulator) if hasattr(stream, "__next__") else None

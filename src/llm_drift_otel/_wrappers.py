@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ._peers import wrapped_by_peer
 from .providers import Endpoint
 
 # The Runtime of the active instrumentation, or None. Set by the instrumentor.
@@ -27,7 +28,9 @@ def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
         runtime = _state["runtime"]
         if runtime is None:
             return wrapped(*args, **kwargs)
-        call = runtime.begin(endpoint, provider, instance, args, kwargs)
+        if endpoint.accepts is not None and not endpoint.accepts(instance, args, kwargs):
+            return wrapped(*args, **kwargs)
+        call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -48,7 +51,9 @@ def async_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
         runtime = _state["runtime"]
         if runtime is None:
             return await wrapped(*args, **kwargs)
-        call = runtime.begin(endpoint, provider, instance, args, kwargs)
+        if endpoint.accepts is not None and not endpoint.accepts(instance, args, kwargs):
+            return await wrapped(*args, **kwargs)
+        call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
             return await wrapped(*args, **kwargs)
         try:

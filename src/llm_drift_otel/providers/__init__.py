@@ -75,6 +75,16 @@ class Endpoint:
     produces_output: bool = True  # False for embeddings: a span and a serving model, no shape
     # Given the method's return value, give back the object to read when it is a raw-response wrapper.
     unwrap_raw: Callable[[Any], tuple[Any, Mapping[str, str] | None]] | None = None
+    # For a method every API call goes through (an SDK client's generic `request`): given
+    # (instance, args, kwargs), False means this call is not an LLM call and passes straight through.
+    accepts: Callable[[Any, tuple, Mapping[str, Any]], bool] | None = None
+    # For a streaming call whose return value holds the stream (boto3: `{"stream": EventStream}`): given the
+    # return value and `wrap` (an iterator -> the core's stream proxy, or None), put the proxy in place and
+    # give back what the app gets; None when there is no stream in it (the call then finishes at once).
+    stream_holder: Callable[[Any, Callable[[Any], Any]], Any] | None = None
+    # A router/gateway entry point (LiteLLM): the instrumented SDK calls it makes while it runs are its
+    # internals (each deployment attempt): they get no span of their own, so nothing is counted twice.
+    routes_calls: bool = False
 
 
 @runtime_checkable
