@@ -35,6 +35,9 @@ def test_unmodified_app_under_opentelemetry_instrument():
     env = {**os.environ, "OTEL_SERVICE_NAME": "acme-support", "LLM_DRIFT_WARMUP": "10",
            "OTEL_METRIC_EXPORT_INTERVAL": "600000", "PYTHONPATH": str(REPO / "src")}
     env.pop("LLM_DRIFT_PRIMARY_MODELS", None)
+    # the test venv also holds peer OpenAI instrumentations (entry point name `openai`) for the
+    # coexistence tests; this test shows llm-drift-otel on its own, as in an app that installed only it
+    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "openai"
     result = subprocess.run(
         [tool, "--traces_exporter", "console", "--metrics_exporter", "console", "--logs_exporter", "none",
          sys.executable, str(REPO / "examples" / "failover_app.py"),
