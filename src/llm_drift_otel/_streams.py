@@ -138,6 +138,13 @@ class AsyncStreamProxy(_StreamState, _Proxy):
         finally:
             self._self_end()
 
+    async def aclose(self) -> Any:
+        """Async generators close with `aclose()`, not `close()`."""
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_end()
+
     def __del__(self) -> None:
         try:
             self._self_end()
@@ -151,6 +158,8 @@ def wrap_stream(stream: Any, call: Any, accumulator: StreamAccumulator, *, async
     The method's kind decides, not duck typing: another instrumentation's stream proxy may offer both
     `__next__` and `__anext__`.
     """
+    if not asynchronous and hasattr(stream, "__anext__") and not hasattr(stream, "__next__"):
+        asynchronous = True  # a plain method returning an async generator (cohere's AsyncV2Client.chat_stream)
     if asynchronous:
         return AsyncStreamProxy(stream, call, accumulator) if hasattr(stream, "__anext__") else None
     return SyncStreamProxy(stream, call, accumulator) if hasattr(stream, "__next__") else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ._log import stage_failed
 from ._peers import wrapped_by_peer
 from .providers import Endpoint
 
@@ -23,12 +24,21 @@ def set_runtime(runtime: Any) -> None:
     _state["runtime"] = runtime
 
 
+def _accepts(endpoint: Endpoint, instance: Any, args: tuple, kwargs: dict) -> bool:
+    """The endpoint's filter; a filter that raises declines the call (the call itself goes on)."""
+    try:
+        return bool(endpoint.accepts(instance, args, kwargs))  # type: ignore[misc]
+    except Exception as exc:
+        stage_failed("endpoint filter", exc)
+        return False
+
+
 def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         runtime = _state["runtime"]
         if runtime is None:
             return wrapped(*args, **kwargs)
-        if endpoint.accepts is not None and not endpoint.accepts(instance, args, kwargs):
+        if endpoint.accepts is not None and not _accepts(endpoint, instance, args, kwargs):
             return wrapped(*args, **kwargs)
         call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
@@ -51,7 +61,7 @@ def async_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
         runtime = _state["runtime"]
         if runtime is None:
             return await wrapped(*args, **kwargs)
-        if endpoint.accepts is not None and not endpoint.accepts(instance, args, kwargs):
+        if endpoint.accepts is not None and not _accepts(endpoint, instance, args, kwargs):
             return await wrapped(*args, **kwargs)
         call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
