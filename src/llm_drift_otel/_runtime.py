@@ -190,8 +190,13 @@ class Call:
             if self.request.stream and endpoint.stream is not None:
                 from ._streams import wrap_stream
 
-                wrapped = wrap_stream(result, self, endpoint.stream(self.rt.config.max_scan_bytes),
-                                      asynchronous=endpoint.is_async)
+                accumulator = endpoint.stream(self.rt.config.max_scan_bytes)
+                if endpoint.stream_holder is not None:
+                    # the stream sits inside the return value (boto3: {"stream": EventStream})
+                    wrapped = endpoint.stream_holder(
+                        result, lambda stream: wrap_stream(stream, self, accumulator, asynchronous=endpoint.is_async))
+                else:
+                    wrapped = wrap_stream(result, self, accumulator, asynchronous=endpoint.is_async)
                 if wrapped is not None:
                     return wrapped
             self.finish(endpoint.response(result))
