@@ -44,8 +44,11 @@ def _chain_has_ours(obj: Any) -> Any:
 
 def _patch_endpoint(endpoint: Endpoint, provider: str) -> None:
     module = importlib.import_module(endpoint.module)
-    class_name, _, method = endpoint.method.partition(".")
-    owner = getattr(module, class_name, None)
+    class_name, dot, method = endpoint.method.partition(".")
+    if dot:
+        owner = getattr(module, class_name, None)
+    else:  # a module-level function (litellm.completion): no class to patch
+        owner, method = module, class_name
     if owner is None or method not in vars(owner):
         logger.debug("llm_drift_otel: %s.%s not in this SDK version; skipped", endpoint.module, endpoint.method)
         return

@@ -76,6 +76,9 @@ def matches_any(patterns: tuple[str, ...], provider: str | None, model: str | No
     if not model:
         return False
     candidates = {model.lower(), canonical(model), family(model)}
+    if "/" in model:  # a gateway's vendor prefix ("openai/gpt-4o-2024-08-06"): the bare model counts too
+        bare = _strip_provider(model)
+        candidates |= {bare.lower(), canonical(bare), family(bare)}
     if provider:
         candidates |= {f"{provider.lower()}/{c}" for c in list(candidates)}
     for pattern in patterns:
@@ -84,7 +87,7 @@ def matches_any(patterns: tuple[str, ...], provider: str | None, model: str | No
             if fnmatchcase(c, p):
                 return True
         # a pattern naming a model family also covers its snapshots
-        if "*" not in p and "?" not in p and "/" not in p and family(p) == family(model):
+        if "*" not in p and "?" not in p and "/" not in p and family(p) == family(_strip_provider(model)):
             return True
         if "/" in p and "*" not in p and provider:
             pp, _, pm = p.partition("/")

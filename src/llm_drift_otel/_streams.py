@@ -6,6 +6,7 @@ State lives in `_self_*` attributes, as wrapt requires for proxies.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import wrapt
@@ -132,18 +133,37 @@ class AsyncStreamProxy(_StreamState, _Proxy):
         finally:
             self._self_end()
 
-    async def close(self) -> Any:
+    def close(self) -> Any:
+        """The stream's own `close`, sync or async as it is (LiteLLM's async streams close synchronously)."""
         try:
-            return await self.__wrapped__.close()
-        finally:
+            result = self.__wrapped__.close()
+        except BaseException:
             self._self_end()
+            raise
+        if not inspect.isawaitable(result):
+            self._self_end()
+            return result
 
-    async def aclose(self) -> Any:
-        """Async generators close with `aclose()`, not `close()`."""
-        try:
-            return await self.__wrapped__.aclose()
-        finally:
-            self._self_end()
+        async def closing() -> Any:
+            try:
+                return await result
+            finally:
+                self._self_end()
+
+        return closing()
+
+    @property
+    def aclose(self) -> Any:
+        """The stream's `aclose` (async generators close this way), or AttributeError when it has none, as without us."""
+        stream_aclose = self.__wrapped__.aclose
+
+        async def aclose() -> Any:
+            try:
+                return await stream_aclose()
+            finally:
+                self._self_end()
+
+        return aclose
 
     def __del__(self) -> None:
         try:

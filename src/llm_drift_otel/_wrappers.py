@@ -11,6 +11,7 @@ from typing import Any, Callable
 from ._log import stage_failed
 from ._peers import wrapped_by_peer
 from .providers import Endpoint
+from .providers._common import enter_routed_call, inside_routed_call, leave_routed_call
 
 # The Runtime of the active instrumentation, or None. Set by the instrumentor.
 _state: dict[str, Any] = {"runtime": None}
@@ -36,19 +37,23 @@ def _accepts(endpoint: Endpoint, instance: Any, args: tuple, kwargs: dict) -> bo
 def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         runtime = _state["runtime"]
-        if runtime is None:
+        if runtime is None or inside_routed_call():  # a router's own SDK calls: its span covers them
             return wrapped(*args, **kwargs)
         if endpoint.accepts is not None and not _accepts(endpoint, instance, args, kwargs):
             return wrapped(*args, **kwargs)
         call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
             return wrapped(*args, **kwargs)
+        token = enter_routed_call() if endpoint.routes_calls else None
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             call.detach()
             call.failed(exc)
             raise
+        finally:
+            if token is not None:
+                leave_routed_call(token)
         call.detach()
         return call.returned(result)
 
@@ -59,19 +64,23 @@ def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
 def async_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
         runtime = _state["runtime"]
-        if runtime is None:
+        if runtime is None or inside_routed_call():  # a router's own SDK calls: its span covers them
             return await wrapped(*args, **kwargs)
         if endpoint.accepts is not None and not _accepts(endpoint, instance, args, kwargs):
             return await wrapped(*args, **kwargs)
         call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
             return await wrapped(*args, **kwargs)
+        token = enter_routed_call() if endpoint.routes_calls else None
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             call.detach()
             call.failed(exc)
             raise
+        finally:
+            if token is not None:
+                leave_routed_call(token)
         call.detach()
         return call.returned(result)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import json
+import re
+from contextvars import ContextVar, Token
+from typing import Any, Iterable, Mapping
 
 _MISSING = object()
 
@@ -98,3 +101,74 @@ class TextBuffer:
 
     def text(self) -> str:
         return "".join(self._parts)
+
+
+# ---- calls made inside a router's call (LiteLLM -> litellm.acompletion -> the OpenAI SDK) ----
+
+_inside_routed_call: ContextVar[bool] = ContextVar("llm_drift_inside_routed_call", default=False)
+
+
+def inside_routed_call() -> bool:
+    """True while an endpoint with `routes_calls` runs: its nested SDK calls are its internals."""
+    return _inside_routed_call.get()
+
+
+def enter_routed_call() -> Token[bool]:
+    return _inside_routed_call.set(True)
+
+
+def leave_routed_call(token: Token[bool]) -> None:
+    _inside_routed_call.reset(token)
+
+
+# ---- HTTP response headers of the current call (gateways report in headers) ----
+
+_response_headers: ContextVar[Mapping[str, str] | None] = ContextVar("llm_drift_response_headers", default=None)
+
+
+def note_response_headers(headers: Mapping[str, str] | None) -> None:
+    """Keep the headers of the HTTP response the SDK is processing, for this context's current call."""
+    _response_headers.set(headers)
+
+
+def response_headers() -> Mapping[str, str] | None:
+    """The headers noted last in this context (the current call's, once the SDK method returned)."""
+    return _response_headers.get()
+
+
+# ---- LiteLLM's fallback report: `_hidden_params["additional_headers"]` in the SDK, HTTP headers from its proxy ----
+
+_LITELLM_ERROR_CLASS = re.compile(r"litellm\.(\w+)")
+
+
+def litellm_fallbacks(headers: Mapping[str, Any] | None) -> int:
+    """`x-litellm-attempted-fallbacks`: how many fallback groups LiteLLM tried (0 when absent)."""
+    value = headers.get("x-litellm-attempted-fallbacks") if headers is not None else None
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def litellm_fallback_reason(headers: Mapping[str, Any] | None) -> str | None:
+    """The primary's error class from `x-litellm-fallback-errors` (sent when the app set `include_fallback_errors`).
+
+    Only the class name is taken from the message (`litellm.ServiceUnavailableError: ...`), never its text.
+    """
+    errors = headers.get("x-litellm-fallback-errors") if headers is not None else None
+    if isinstance(errors, str):
+        try:
+            errors = json.loads(errors)
+        except ValueError:
+            return None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], Mapping):
+        return None
+    first = errors[0]
+    match = _LITELLM_ERROR_CLASS.match(str(first.get("message") or ""))
+    if match:
+        return match.group(1)
+    kind = first.get("type")
+    if isinstance(kind, str) and kind and kind != "None":
+        return kind
+    code = first.get("code")
+    return f"HTTP {code}" if code not in (None, "", "None") else None

@@ -2,21 +2,31 @@
 
 Wraps `chat.completions.create/parse`, `responses.create`, `embeddings.create`, sync and async. The
 `with_raw_response` forms reach these same methods, so they are covered too.
+
+Gateways in between report in the HTTP headers (LiteLLM proxy: `x-litellm-model-name`,
+`x-litellm-attempted-fallbacks`) or the body (OpenRouter: the served `model`, with its vendor prefix).
+Parsed SDK objects carry no headers, so `_process_response` (which every request goes through, with
+the final `httpx` response) is tapped: its `accepts` notes the headers for the current call and answers
+False, so it never makes a span.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Mapping
 
 from .._fingerprint import ModelOutput, ToolCall
-from . import Endpoint, RequestInfo, ResponseInfo
-from ._common import TextBuffer, as_int, field, server_of, str_or_none, system_text, text_of_content
+from .._models import is_substitution
+from . import Endpoint, GatewayReport, RequestInfo, ResponseInfo
+from ._common import (TextBuffer, as_int, field, litellm_fallback_reason, litellm_fallbacks, note_response_headers,
+                      response_headers, server_of, str_or_none, system_text, text_of_content)
 
 PROVIDER = "openai"
 _RAW_HEADER = "X-Stainless-Raw-Response"
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
+_BASE_CLIENT = "openai._base_client"
 
 
 def _client_info(instance: Any) -> tuple[str, str | None, int | None]:
@@ -39,6 +49,7 @@ def _raw_kind(kwargs: Mapping[str, Any]) -> str | None:
 
 def _base_request(instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
     provider, host, port = _client_info(instance)
+    _note_request(kwargs)
     return RequestInfo(
         provider=provider,
         model=str_or_none(kwargs.get("model")),
@@ -58,6 +69,61 @@ def _output_type(response_format: Any) -> str | None:
     if kind == "text":
         return "text"
     return None
+
+
+# ---- gateways in between: the LiteLLM proxy (HTTP headers), OpenRouter (body) ----
+
+class _Asked:
+    """What a call asked a gateway for: its model, and whether it listed fallbacks (OpenRouter `models`/`route`)."""
+
+    __slots__ = ("model", "lists_fallbacks")
+
+    def __init__(self, model: str | None, lists_fallbacks: bool) -> None:
+        self.model = model
+        self.lists_fallbacks = lists_fallbacks
+
+
+# Set by the request readers, read by the response readers of the same call (the core calls both in the
+# app's context around the SDK call); stream accumulators take it when they are made, right after the call.
+_asked: ContextVar[_Asked | None] = ContextVar("llm_drift_openai_asked", default=None)
+
+
+def _note_request(kwargs: Mapping[str, Any]) -> None:
+    extra = kwargs.get("extra_body")
+    models = field(extra, "models") if isinstance(extra, Mapping) else None
+    route = field(extra, "route") if isinstance(extra, Mapping) else None
+    _asked.set(_Asked(str_or_none(kwargs.get("model")), bool(models) or route == "fallback"))
+    note_response_headers(None)  # the tap notes this call's own
+
+
+def note_headers(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> bool:
+    """`accepts` of the `_process_response` tap: note the HTTP response headers; never a call of its own."""
+    try:
+        note_response_headers(getattr(kwargs.get("response"), "headers", None))
+    except Exception:
+        pass
+    return False
+
+
+def gateway_of(asked: _Asked | None, headers: Mapping[str, str] | None, served: str | None) -> GatewayReport | None:
+    """What a gateway reported: the LiteLLM proxy in its headers, OpenRouter by serving another listed model."""
+    if headers is not None:
+        deployment = str_or_none(headers.get("x-litellm-model-name"))  # provider/model, e.g. azure/gpt-4o
+        fallbacks = litellm_fallbacks(headers)
+        if deployment is not None or fallbacks:
+            fell_back = fallbacks > 0
+            return GatewayReport(fallback=fell_back,
+                                 primary=asked.model if fell_back and asked is not None else None,
+                                 reason=litellm_fallback_reason(headers) if fell_back else None,
+                                 serving_model=deployment or served)
+    if asked is not None and asked.lists_fallbacks and asked.model and served and is_substitution(asked.model, served):
+        return GatewayReport(fallback=True, primary=asked.model, serving_model=served)
+    return None
+
+
+def _with_gateway(info: ResponseInfo) -> ResponseInfo:
+    info.gateway = gateway_of(_asked.get(), response_headers(), info.model)
+    return info
 
 
 # ---- chat.completions ----
@@ -110,12 +176,18 @@ def chat_response(response: Any) -> ResponseInfo:
     )
 
 
+def chat_result(response: Any) -> ResponseInfo:
+    return _with_gateway(chat_response(response))
+
+
 class ChatStreamAccumulator:
     """Reads `ChatCompletionChunk`s: model from the first chunk that has one, text and tool-call deltas."""
 
-    __slots__ = ("_text", "_model", "_id", "_finish", "_usage", "_tools", "_refusal")
+    __slots__ = ("_text", "_model", "_id", "_finish", "_usage", "_tools", "_refusal", "_asked", "_headers")
 
     def __init__(self, limit: int) -> None:
+        self._asked = _asked.get()  # made right after the call returned, in its context
+        self._headers = response_headers()
         self._text = TextBuffer(limit)
         self._model: str | None = None
         self._id: str | None = None
@@ -149,6 +221,12 @@ class ChatStreamAccumulator:
                 self._finish.append(str(reason))
 
     def result(self) -> ResponseInfo:
+        info = self.read()
+        info.gateway = gateway_of(self._asked, self._headers, info.model)
+        return info
+
+    def read(self) -> ResponseInfo:
+        """What the chunks said, without any gateway's report."""
         tools = tuple(
             ToolCall(str(name or "tool"), buf.text()) for _, (name, buf) in sorted(self._tools.items())
         )
@@ -216,14 +294,20 @@ def responses_response(response: Any) -> ResponseInfo:
     )
 
 
+def responses_result(response: Any) -> ResponseInfo:
+    return _with_gateway(responses_response(response))
+
+
 class ResponsesStreamAccumulator:
     """Reads Responses API stream events: the final event carries the whole response."""
 
-    __slots__ = ("_final", "_model", "_id", "_text")
+    __slots__ = ("_final", "_model", "_id", "_text", "_asked", "_headers")
 
     _FINAL = ("response.completed", "response.incomplete", "response.failed")
 
     def __init__(self, limit: int) -> None:
+        self._asked = _asked.get()
+        self._headers = response_headers()
         self._final: Any = None
         self._model: str | None = None
         self._id: str | None = None
@@ -242,8 +326,11 @@ class ResponsesStreamAccumulator:
 
     def result(self) -> ResponseInfo:
         if self._final is not None:
-            return responses_response(self._final)
-        return ResponseInfo(model=self._model, id=self._id, output=ModelOutput(text=self._text.text()))
+            info = responses_response(self._final)
+        else:
+            info = ResponseInfo(model=self._model, id=self._id, output=ModelOutput(text=self._text.text()))
+        info.gateway = gateway_of(self._asked, self._headers, info.model)
+        return info
 
 
 # ---- embeddings ----
@@ -258,6 +345,10 @@ def embeddings_response(response: Any) -> ResponseInfo:
         model=str_or_none(field(response, "model")),
         input_tokens=as_int(field(usage, "prompt_tokens")),
     )
+
+
+def embeddings_result(response: Any) -> ResponseInfo:
+    return _with_gateway(embeddings_response(response))
 
 
 def unwrap_raw(result: Any) -> tuple[Any, Mapping[str, str] | None]:
@@ -276,16 +367,27 @@ def _endpoints() -> list[Endpoint]:
     out: list[Endpoint] = []
     for is_async, prefix in ((False, ""), (True, "Async")):
         out += [
-            Endpoint(_CHAT, f"{prefix}Completions.create", "chat", is_async, chat_request, chat_response,
+            Endpoint(_CHAT, f"{prefix}Completions.create", "chat", is_async, chat_request, chat_result,
                      ChatStreamAccumulator, unwrap_raw=unwrap_raw),
-            Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", is_async, chat_request, chat_response,
+            Endpoint(_CHAT, f"{prefix}Completions.parse", "chat", is_async, chat_request, chat_result,
                      None, unwrap_raw=unwrap_raw),
             Endpoint(_RESPONSES, f"{prefix}Responses.create", "chat", is_async, responses_request,
-                     responses_response, ResponsesStreamAccumulator, unwrap_raw=unwrap_raw),
+                     responses_result, ResponsesStreamAccumulator, unwrap_raw=unwrap_raw),
             Endpoint(_EMBEDDINGS, f"{prefix}Embeddings.create", "embeddings", is_async, embeddings_request,
-                     embeddings_response, None, produces_output=False, unwrap_raw=unwrap_raw),
+                     embeddings_result, None, produces_output=False, unwrap_raw=unwrap_raw),
+            # the tap: sees each HTTP response's headers, makes no span (`note_headers` answers False)
+            Endpoint(_BASE_CLIENT, f"{prefix or 'Sync'}APIClient._process_response", "chat", is_async, _never,
+                     _never_response, None, produces_output=False, accepts=note_headers),
         ]
     return out
+
+
+def _never(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> RequestInfo:
+    return RequestInfo(provider=PROVIDER)  # the tap's `accepts` is False: no call is ever begun
+
+
+def _never_response(response: Any) -> ResponseInfo:
+    return ResponseInfo(complete=False)
 
 
 class OpenAIAdapter:
