@@ -1,11 +1,15 @@
-"""Per-call overhead of llm-drift-otel (and of peer instrumentations that are installed) over the bare SDK.
+"""Per-call overhead of llm-drift-otel against the bare SDK call and peer instrumentations, in one run.
 
-The real `openai` SDK talks to an in-process `httpx2.MockTransport` that returns a fixed, real
-chat-completion body (a ~2 KB JSON answer, or a ~4 KB markdown answer), so the measured time is the
-SDK's own work plus the instrumentation's. Rounds are interleaved (bare, ours, peers, bare, ...) and
-medians of per-round means are compared, in one run:
+The real `openai` SDK talks to an in-process `httpx2.MockTransport` returning fixed, real response
+bodies (a ~2 KB JSON answer, a ~4 KB markdown answer, a 500-chunk stream). Every contender (bare,
+llm-drift-otel, each installed peer) lives in its own worker process, instrumented once, so no
+instrumentation's leftovers touch another's numbers (some peers leave wrappers behind on
+`uninstrument`). The parent interleaves rounds across workers (bare, ours, peers, bare, ...), so
+machine noise hits all alike, and compares medians of per-round means:
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 30 --calls 200]
+    .venv/bin/python benchmarks/overhead.py [--rounds 15 --calls 200]
+
+Everything on: tracing to a BatchSpanProcessor, metrics to a reader, fingerprint, baseline, verdicts.
 """
 
 from __future__ import annotations
@@ -13,23 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import time
-from typing import Callable
+from pathlib import Path
 
-import httpx2
-import openai
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-import llm_drift_otel as ld
-from llm_drift_otel._mock_provider import chat_body
-
-
-class DropSpans(SpanExporter):
-    def export(self, spans):  # type: ignore[no-untyped-def]
-        return SpanExportResult.SUCCESS
+PEERS = {
+    "otel-genai-openai-v2": ("opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor"),
+    "openinference": ("openinference.instrumentation.openai", "OpenAIInstrumentor"),
+    "openllmetry": ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),
+}
+MESSAGES = [{"role": "system", "content": "Answer as a JSON card."}, {"role": "user", "content": "Where is my order?"}]
 
 
 def json_answer() -> str:
@@ -37,99 +35,155 @@ def json_answer() -> str:
             "actions": [f"step {i}: check the tracking page and confirm the address" for i in range(12)],
             "details": {"carrier": "ACME", "eta_days": 2, "items": [{"sku": f"SKU-{i}", "qty": i} for i in range(15)]},
             "confidence": 0.93}
-    return json.dumps(card)
+    text = json.dumps(card)
+    while len(text) < 2000:
+        card["actions"].append("one more step to take")
+        text = json.dumps(card)
+    return text
 
 
 def markdown_answer() -> str:
     section = ("## Shipping\n\nYour order **ships tomorrow** from our warehouse.\n\n"
                "- Track it on the order page\n- Confirm your address\n- Contact us if it is late\n\n"
                "| item | qty |\n|---|---|\n| shirt | 2 |\n| mug | 1 |\n\n")
-    return section * 12
+    return (section * 25)[:4096]
 
 
-def make_client(answer: str) -> openai.OpenAI:
-    body = json.dumps(chat_body("gpt-4o-2024-08-06", answer)).encode()
-    headers = {"content-type": "application/json"}
+# ---------------------------------------------------------------- worker side
+
+def _worker(name: str) -> None:
+    import httpx2
+    import openai
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from llm_drift_otel._mock_provider import chat_body, chat_stream_body
+
+    class DropSpans(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    if name == "llm-drift-otel":
+        import llm_drift_otel as ld
+
+        ld.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    elif name != "bare":
+        module, cls = PEERS[name]
+        instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    bodies = {
+        "chat_json": (json.dumps(chat_body("gpt-4o-2024-08-06", json_answer())).encode(), "application/json"),
+        "chat_md": (json.dumps(chat_body("gpt-4o-2024-08-06", markdown_answer())).encode(), "application/json"),
+        "stream": (chat_stream_body("gpt-4o-2024-08-06", markdown_answer()[:4000], pieces=500), "text/event-stream"),
+    }
+    current = {"scenario": "chat_json"}
 
     def handler(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers=headers, content=body)
+        body, content_type = bodies[current["scenario"]]
+        return httpx2.Response(200, headers={"content-type": content_type}, content=body)
 
-    return openai.OpenAI(api_key="sk-bench", base_url="http://127.0.0.1:9/v1", max_retries=0,
-                         http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-
-
-MESSAGES = [{"role": "system", "content": "Answer as a JSON card."}, {"role": "user", "content": "Where is my order?"}]
-
-
-def time_calls(client: openai.OpenAI, calls: int) -> float:
+    client = openai.OpenAI(api_key="sk-bench", base_url="http://127.0.0.1:9/v1", max_retries=0,
+                           http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
     create = client.chat.completions.create
-    start = time.perf_counter()
-    for _ in range(calls):
-        create(model="gpt-4o", messages=MESSAGES)
-    return (time.perf_counter() - start) / calls
+
+    def run(scenario: str, calls: int) -> float:
+        current["scenario"] = scenario
+        start = time.perf_counter()
+        if scenario == "stream":
+            for _ in range(calls):
+                for _chunk in create(model="gpt-4o", messages=MESSAGES, stream=True):
+                    pass
+        else:
+            for _ in range(calls):
+                create(model="gpt-4o", messages=MESSAGES)
+        return (time.perf_counter() - start) / calls
+
+    print("ready", flush=True)
+    for line in sys.stdin:
+        scenario, calls = line.split()
+        print(run(scenario, int(calls)), flush=True)
 
 
-class Contender:
-    """An instrumentation that can be switched on and off between rounds."""
+# ---------------------------------------------------------------- parent side
 
-    def __init__(self, name: str, on: Callable[[], None], off: Callable[[], None]) -> None:
-        self.name, self.on, self.off = name, on, off
+class Worker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", name], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+        if line != "ready":
+            raise RuntimeError(f"{name}: worker did not start ({line!r})")
+
+    def run(self, scenario: str, calls: int) -> float:
+        self.proc.stdin.write(f"{scenario} {calls}\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return float(self.proc.stdout.readline())  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait(timeout=30)
 
 
-def contenders(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> list[Contender]:
-    out = [Contender("bare", lambda: None, lambda: None),
-           Contender("llm-drift-otel", lambda: ld.instrument(tracer_provider=tracer_provider,
-                                                             meter_provider=meter_provider),
-                     ld.uninstrument)]
-    peers = [
-        ("otel-genai-openai-v2", "opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor"),
-        ("openinference", "openinference.instrumentation.openai", "OpenAIInstrumentor"),
-        ("openllmetry", "opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),
-    ]
-    for name, module, cls in peers:
+def available_peers() -> list[str]:
+    import importlib
+
+    names = []
+    for name, (module, cls) in PEERS.items():
         try:
-            instrumentor = getattr(__import__(module, fromlist=[cls]), cls)()
-        except Exception:
-            print(f"  ({name} not installed: skipped)")
-            continue
-        out.append(Contender(name,
-                             lambda i=instrumentor: i.instrument(tracer_provider=tracer_provider,
-                                                                 meter_provider=meter_provider),
-                             lambda i=instrumentor: i.uninstrument()))
-    return out
+            getattr(importlib.import_module(module), cls)
+            names.append(name)
+        except Exception as exc:
+            print(f"  ({name} not importable: {type(exc).__name__}; skipped)")
+    return names
 
 
-def run(answer_name: str, answer: str, rounds: int, calls: int, tracer_provider, meter_provider) -> dict[str, float]:
-    client = make_client(answer)
-    entries = contenders(tracer_provider, meter_provider)
-    samples: dict[str, list[float]] = {c.name: [] for c in entries}
-    for c in entries:  # warm up every path once
-        c.on(); time_calls(client, 20); c.off()
-    for _ in range(rounds):
-        for c in entries:
-            c.on()
-            samples[c.name].append(time_calls(client, calls))
-            c.off()
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+def compare(workers: list[Worker], scenario: str, rounds: int, calls: int, label: str) -> dict[str, float]:
+    for w in workers:  # warm every path
+        w.run(scenario, max(5, calls // 10))
+    samples: dict[str, list[float]] = {w.name: [] for w in workers}
+    for r in range(rounds):
+        order = workers if r % 2 == 0 else list(reversed(workers))
+        for w in order:
+            samples[w.name].append(w.run(scenario, calls))
+    medians = {name: statistics.median(v) for name, v in samples.items()}
     bare = medians["bare"]
-    print(f"\n{answer_name} ({len(answer)} chars), {rounds} rounds x {calls} calls, median per call:")
+    print(f"\n{label}: {rounds} interleaved rounds x {calls} calls, median per call")
     for name, value in medians.items():
-        print(f"  {name:<22} {value * 1e6:9.1f} us   {value / bare:6.3f}x bare")
+        extra = ""
+        if scenario == "stream":
+            extra = f"   {(value - bare) / 500 * 1e9:7.0f} ns added per chunk"
+        print(f"  {name:<22} {value * 1e6:9.1f} us   {value / bare:6.3f}x bare{extra}")
     return medians
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=30)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--no-peers", action="store_true")
     args = parser.parse_args()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans()))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    run("non-streaming chat, JSON answer", json_answer(), args.rounds, args.calls, tracer_provider, meter_provider)
-    run("non-streaming chat, markdown answer", markdown_answer(), args.rounds, args.calls, tracer_provider,
-        meter_provider)
+    names = ["bare", "llm-drift-otel"] + ([] if args.no_peers else available_peers())
+    workers = [Worker(n) for n in names]
+    try:
+        compare(workers, "chat_json", args.rounds, args.calls, f"non-streaming chat, ~2 KB JSON answer")
+        compare(workers, "chat_md", args.rounds, args.calls, f"non-streaming chat, ~4 KB markdown answer")
+        compare([w for w in workers if w.name in ("bare", "llm-drift-otel")], "stream", args.rounds,
+                max(1, args.calls // 10), "streaming chat, 500 chunks")
+    finally:
+        for w in workers:
+            w.close()
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+        _worker(sys.argv[2])
+    else:
+        main()
