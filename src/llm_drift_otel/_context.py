@@ -146,5 +146,10 @@ class ChainsByParent:
                 self._chains.move_to_end(key)
             return chain
 
+    def peek(self, key: Hashable) -> AttemptChain | None:
+        """The chain of `key` if an attempt under it has failed; never creates one."""
+        with self._lock:
+            return self._chains.get(key)
+
     def __len__(self) -> int:
         return len(self._chains)

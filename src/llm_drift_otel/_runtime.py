@@ -20,6 +20,7 @@ from . import semconv as sc
 from ._baseline import BaselineRegistry
 from ._cardinality import LabelLimiter
 from ._config import Config
+from ._counts import CountTable
 from ._context import AttemptChain, ChainsByParent, current_fallback, current_request, current_variant
 from ._fingerprint import Shape, fingerprint_output
 from ._log import log_once, stage_failed
@@ -52,8 +53,9 @@ class Runtime:
         self.config = config
         self.tracer = trace.get_tracer("llm_drift_otel", __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = metrics.get_meter("llm_drift_otel", __version__, meter_provider, schema_url=_SCHEMA_URL)
-        self.responses = meter.create_counter(
-            sc.METRIC_RESPONSES, unit="{response}",
+        self.responses = CountTable(sc.RESPONSES_ATTRIBUTES)
+        meter.create_observable_counter(
+            sc.METRIC_RESPONSES, callbacks=[self.responses.observe], unit="{response}",
             description="LLM responses by serving model, prompt variant and output shape")
         self.drift_scores = _histogram(
             meter, sc.METRIC_DRIFT_SCORE, "1",
@@ -105,7 +107,7 @@ class Call:
     """One SDK invocation: its span, and what we learn of it when it returns, raises or its stream ends."""
 
     __slots__ = ("rt", "endpoint", "request", "span", "_token", "_start", "_done", "variant", "declared",
-                 "chain", "_lock", "owns_span", "peer_metrics")
+                 "chain", "_lock", "owns_span", "peer_metrics", "_parent_key")
 
     def __init__(self, rt: Runtime, endpoint: Endpoint, request: RequestInfo, peer_below: bool = False) -> None:
         self.rt = rt
@@ -119,6 +121,7 @@ class Call:
         except Exception as exc:
             stage_failed("prompt variant", exc)
             self.variant = "none"
+        self._parent_key: tuple[int, int] | None = None
         self.chain = self._chain()
         op = endpoint.operation
         attributes: dict[str, Any] = {
@@ -154,16 +157,27 @@ class Call:
         self._start = time.perf_counter()
 
     def _chain(self) -> AttemptChain | None:
+        """This call's attempt chain: the app's `request()`, else the one of the parent span if it has one.
+
+        A parent span gets a chain only once an attempt under it fails (`_failed_chain`), so the
+        common case — a successful call in a request span — allocates nothing.
+        """
         try:
             chain = current_request()
             if chain is not None:
                 return chain
             parent = trace.get_current_span().get_span_context()
             if parent.is_valid:
-                return self.rt.chains.get((parent.trace_id, parent.span_id))
+                self._parent_key = (parent.trace_id, parent.span_id)
+                return self.rt.chains.peek(self._parent_key)
         except Exception as exc:
             stage_failed("fallback chain lookup", exc)
         return None
+
+    def _failed_chain(self) -> AttemptChain | None:
+        if self.chain is None and self._parent_key is not None:
+            self.chain = self.rt.chains.get(self._parent_key)
+        return self.chain
 
     def detach(self) -> None:
         """Leave the span's context: called in the same context `begin` entered, right after the SDK returns."""
@@ -242,8 +256,9 @@ class Call:
                 span.set_attribute(sc.ERROR_TYPE, error_type)
                 if self.owns_span:
                     span.set_status(Status(StatusCode.ERROR))
-            if self.chain is not None:
-                self.chain.record_failure(qualified(provider, request.model) or provider, request.model, error_type)
+            chain = self._failed_chain()
+            if chain is not None:
+                chain.record_failure(qualified(provider, request.model) or provider, request.model, error_type)
             if self.owns_span:
                 span.end()
             if not self.peer_metrics:
@@ -393,21 +408,10 @@ class Call:
             return
         variant_label, shape_label = rt.labels.labels(self.variant, shape.id)
         drifted = bool(verdict is not None and verdict.ready and verdict.drifted)
-        response_attrs = {
-            sc.GEN_AI_PROVIDER_NAME: provider,
-            sc.SERVING_MODEL: serving,
-            sc.PROMPT_VARIANT: variant_label,
-            sc.SHAPE_KIND: shape.kind,
-            sc.SHAPE_ID: shape_label,
-            sc.FALLBACK_ACTIVE: _flag(fb_active),
-            sc.SHAPE_DRIFTED: _flag(drifted),
-            sc.SHAPE_REFUSAL: _flag(shape.refusal),
-            sc.MODEL_SUBSTITUTED: _flag(substituted),
-            sc.PROMPT_MISMATCH: _flag(mismatch),
-        }
-        if contract_ok is not None:
-            response_attrs[sc.SHAPE_CONTRACT_OK] = _flag(contract_ok)
-        rt.responses.add(1, response_attrs)
+        # in the order of sc.RESPONSES_ATTRIBUTES
+        rt.responses.add((provider, serving, variant_label, shape.kind, shape_label, _flag(fb_active),
+                          _flag(drifted), _flag(shape.refusal), _flag(substituted), _flag(mismatch),
+                          None if contract_ok is None else _flag(contract_ok)))
         if verdict is not None and verdict.ready:
             rt.drift_scores.record(float(verdict.score), {
                 sc.SERVING_MODEL: serving,
