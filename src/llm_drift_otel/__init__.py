@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._baseline import Baseline, Verdict
 from ._context import fallback, prompt_variant, request
-from ._contract import Contract
-from ._fingerprint import ModelOutput, Shape, ToolCall, fingerprint_output
 from .version import __version__
 
 if TYPE_CHECKING:
+    from ._baseline import Baseline, Verdict
+    from ._contract import Contract
+    from ._fingerprint import ModelOutput, Shape, ToolCall
     from ._instrumentor import LLMDriftInstrumentor
+
+# Loaded on first use, so that `import llm_drift_otel` costs next to nothing (no regex tables,
+# no OpenTelemetry SDK, no LLM SDK) in processes that only import it.
+_LAZY = {
+    "Baseline": "._baseline",
+    "Verdict": "._baseline",
+    "Contract": "._contract",
+    "ModelOutput": "._fingerprint",
+    "Shape": "._fingerprint",
+    "ToolCall": "._fingerprint",
+    "LLMDriftInstrumentor": "._instrumentor",
+}
 
 __all__ = [
     "Baseline",
@@ -35,7 +47,7 @@ __all__ = [
 ]
 
 
-def fingerprint(output: Any, *, max_scan_bytes: int | None = None, hash_keys: bool | None = None) -> Shape:
+def fingerprint(output: Any, *, max_scan_bytes: int | None = None, hash_keys: bool | None = None) -> "Shape":
     """The content-free shape of `output`: text, parsed JSON, a `ModelOutput`, or an SDK response object.
 
     Limits default to the environment (`LLM_DRIFT_MAX_SCAN_BYTES`, `LLM_DRIFT_SIGNATURE_KEYS`).
@@ -46,6 +58,8 @@ def fingerprint(output: Any, *, max_scan_bytes: int | None = None, hash_keys: bo
         config = from_env()
         max_scan_bytes = config.max_scan_bytes if max_scan_bytes is None else max_scan_bytes
         hash_keys = config.hash_signature_keys if hash_keys is None else hash_keys
+    from ._fingerprint import ModelOutput, fingerprint_output
+
     if output is not None and not isinstance(output, (str, bytes, bytearray, dict, list, tuple, ModelOutput)):
         from .providers import discover
 
@@ -71,8 +85,15 @@ def uninstrument() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "LLMDriftInstrumentor":
-        from ._instrumentor import LLMDriftInstrumentor
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llm_drift_otel' has no attribute {name!r}")
+    import importlib
 
-        return LLMDriftInstrumentor
-    raise AttributeError(f"module 'llm_drift_otel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

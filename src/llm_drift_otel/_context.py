@@ -9,37 +9,35 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterator, Sequence
+from typing import Any, Hashable, Iterator, NamedTuple, Sequence
 
 
-@dataclass(frozen=True)
-class VariantDeclaration:
+class VariantDeclaration(NamedTuple):
     name: str
     tuned_for: tuple[str, ...] = ()
     contract: Any = None  # a Contract
 
 
-@dataclass(frozen=True)
-class FallbackDeclaration:
+class FallbackDeclaration(NamedTuple):
     primary: str | None = None
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class FailedAttempt:
+class FailedAttempt(NamedTuple):
     target: str  # provider/model
     model: str | None
     error_type: str
 
 
-@dataclass
 class AttemptChain:
     """The attempts of one logical request: a failure followed by a call to another model is fallback."""
 
-    failures: list[FailedAttempt] = field(default_factory=list)
-    attempts: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    __slots__ = ("failures", "attempts", "lock")
+
+    def __init__(self) -> None:
+        self.failures: list[FailedAttempt] = []
+        self.attempts = 0
+        self.lock = threading.Lock()
 
     def fallback_for(self, target: str | None) -> tuple[FailedAttempt, int] | None:
         """The failed primary this call replaces, and this call's attempt number; None if not fallback."""
