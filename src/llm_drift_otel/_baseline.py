@@ -18,12 +18,15 @@ import stat
 import tempfile
 import threading
 from array import array
+from fractions import Fraction
+from itertools import repeat
+from operator import add as _add, mul as _mul, sub as _sub
 from collections import OrderedDict
 from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any, Iterable
 
-__all__ = ["Baseline", "BaselineRegistry", "Verdict"]
+__all__ = ["Baseline", "BaselineRegistry", "Verdict", "Window"]
 
 BASELINE_FORMAT = "llm-drift-otel/baseline"
 REGISTRY_FORMAT = "llm-drift-otel/baselines"
@@ -37,9 +40,17 @@ _MAX_KINDS = 16
 #: Bound on distinct feature names per baseline, against a shape that invents names per response.
 _MAX_FEATURES = 128
 _COUNT_MAX = 2**32 - 1
+#: log1p(value) is kept in steps of 1/_QUANT (uint16 in windows), so sums are exact integers.
+_QUANT = 256.0
+_QMAX = 65535
+_INV_QUANT = 1.0 / _QUANT
+_QREP = repeat(_QUANT)
+_HALF = repeat(0.5)
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
-# Per-feature stats layout in one flat array('d'): [count, present, mean(log1p), M2(log1p)] * n_features.
-_STRIDE = 4
+# Per-feature state: y = log1p(value) quantised to steps of 1/_QUANT, kept as exact integer sums
+# (presence count, sum of q, sum of q^2): no floating-point drift however long a baseline lives, 20 bytes a
+# feature, and updates that are a few C-level passes. Every feature counts every sample (a feature that
+# shows up late counts as 0 before: these are counts of style markers, absent = 0).
 
 
 @dataclass(frozen=True)
@@ -83,103 +94,224 @@ def _id_key(sid: Any) -> int:
     return int.from_bytes(blake2b(data, digest_size=8).digest(), "big")
 
 
-def _logs(features: Any, index: dict[str, int]) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
-    """(stats offset, log1p(value)) per known feature, (name, log1p(value)) per unknown one.
+def _qvalues(features: Any, names: tuple, index: dict) -> tuple[list[int], list[tuple[str, int]]]:
+    """Quantised log1p values in ``names`` order (0 for a missing feature), and (name, q) of unknown names.
 
-    Features are counts: a negative value (or -inf) reads as absent (0); NaN, +inf and non-numbers are
-    skipped. Done outside the baseline's lock, which then only does a few float updates per feature.
+    Fast path, C-level maps only, when the mapping holds exactly ``names`` in that order (every shape of
+    one fingerprint version does) and every value is a finite number >= 0. Otherwise value by value:
+    a negative value reads as absent (0); NaN, non-numbers read as 0; +inf as the largest step.
     """
-    known: list[tuple[int, float]] = []
-    unknown: list[tuple[str, float]] = []
-    for name, raw in features.items():
+    if names and len(features) == len(names):
         try:
-            x = float(raw)
-        except (TypeError, ValueError):
-            continue
-        if x > 0.0:
-            if x == math.inf:
-                continue
-            y = math.log1p(x)
-        elif x == x:
-            y = 0.0
-        else:
-            continue
+            if tuple(features) == names:
+                qs = list(map(int, map(_add, map(_mul, map(math.log1p, features.values()), _QREP), _HALF)))
+                if qs and min(qs) >= 0 and max(qs) <= _QMAX:
+                    return qs, []
+        except (TypeError, ValueError, OverflowError):
+            pass
+    qs = [0] * len(names)
+    unknown: list[tuple[str, int]] = []
+    for name, raw in features.items():
+        q = _quantise(raw)
         j = index.get(name)
         if j is None:
-            unknown.append((name, y))
+            if isinstance(name, str):
+                unknown.append((name, q))
         else:
-            known.append((j * _STRIDE, y))
-    return known, unknown
+            qs[j] = q
+    return qs, unknown
 
 
-def _welford(st: array, j: int, y: float) -> None:
-    c = st[j] + 1.0
-    st[j] = c
-    if y > 0.0:
-        st[j + 1] += 1.0
-    d = y - st[j + 2]
-    mean = st[j + 2] + d / c
-    st[j + 2] = mean
-    st[j + 3] += d * (y - mean)
+# --- the window statistic --------------------------------------------------------------------------
+#
+# For every numeric feature f (and every kind share), with y = log1p(value):
+#
+#   z_f^2 = (mean_window(y) - mean_baseline(y))^2 / (v_f * (1/W + 1/n)),
+#   v_f   = max(var_baseline(y), var_floor_f, var_window(y))
+#
+# T = sum_f min(z_f^2, Z2_CLIP). T is two-sided (fewer headings is as far from the baseline as more) and
+# robust: the variance floor (a Bernoulli variance with a +1 prior on the feature's presence) keeps a
+# feature that is rare or constant in the baseline from exploding; taking the window's own variance when
+# it is the larger (Welch-like) keeps one odd response in a window from looking like a shifted mean; the
+# clip bounds what one feature can add. The features are strongly correlated (chars/words/lines, ...), so
+# T is not chi-square with one degree per feature; its null is approximated by a scaled chi-square
+# (Satterthwaite) with mean NULL_MEAN * k and variance NULL_VAR * k, k = the number of features that vary
+# in the baseline. Those two constants are measured (docs/detection.md): windows of 5..100 same-model
+# answers from 9 production models put mean/k at 0.54-0.71 and variance/k at 1.6-3.3 (baselines of 250),
+# 1.3-3.6 (baselines of 40); the constants take the upper end, so the false-alarm rate stays at or
+# below alpha on those models, and the p-value, hence the score, means the same for every variant.
+
+#: Largest contribution of one feature (or kind share) to the window statistic.
+Z2_CLIP = 16.0
+#: Null mean and variance of the window statistic per varying feature (see above).
+NULL_MEAN = 0.75
+NULL_VAR = 4.0
+#: Features are counts: log1p(count) of a present feature is at least log1p(1). Used by the variance floor.
+_PRESENT_MIN = math.log1p(1.0)
 
 
-# --- exact and approximate tests --------------------------------------------------------------------
+def _quantise(raw: Any) -> int:
+    """log1p(value) as an integer number of 1/_QUANT steps; absent, negative, NaN or non-numbers -> 0."""
+    try:
+        x = float(raw)
+    except (TypeError, ValueError):
+        return 0
+    if not x > 0.0:  # 0, negatives, NaN
+        return 0
+    if x == math.inf:
+        return _QMAX
+    q = int(math.log1p(x) * _QUANT + 0.5)
+    return q if q < _QMAX else _QMAX
 
 
-def _log_comb(a: int, b: int) -> float:
-    return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+def _chi2_sf(t: float, mean: float, var: float) -> float:
+    """P(T >= t) for T ~ a * chi2(nu) with the given mean and variance (Wilson-Hilferty)."""
+    if mean <= 0.0 or var <= 0.0:
+        return 1.0
+    a = var / (2.0 * mean)
+    nu = 2.0 * mean * mean / var
+    if t <= 0.0:
+        return 1.0
+    x = t / (a * nu)
+    c = 2.0 / (9.0 * nu)
+    z = (x ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-def _fisher(x: int, m: int, b: int, n: int, *, upper_only: bool = False) -> float | None:
-    """Fisher's exact test: x of m window responses vs b of n baseline responses have the property.
+class Window:
+    """The last ``size`` responses of one stream (e.g. one variant served by one fallback model).
 
-    Exact (hypergeometric given the margins), so it stays valid for small windows and rare features
-    where a normal approximation would give far too small p-values. Two-sided by summing every table
-    no more likely than the observed one; ``upper_only`` tests "more often in the window" only.
-    Returns None when the margins admit a single table (the test cannot say anything).
+    ``push`` is O(#features): each response's features are kept quantised in a ring buffer, and running
+    sums (of the values and their squares, as exact integers) get the new response added and the evicted
+    one subtracted, so ``Baseline.compare(window)`` reads the window in O(#features) whatever its size.
+    Thread-safe (one lock per window); about 2.4 KB + 16 bytes per feature for size 20 and 60 features.
+    ``Baseline.compare(window)`` gives the same verdict as ``Baseline.compare(shapes)`` for the same shapes.
     """
-    total = m + n
-    succ = x + b
-    lo = max(0, m - (total - succ))
-    hi = min(succ, m)
-    if lo >= hi:
-        return None
-    fail = total - succ
-    # log pmf at lo, then the ratio recurrence P(y+1)/P(y) for the rest: one log per term.
-    lp = _log_comb(succ, lo) + _log_comb(fail, m - lo) - _log_comb(total, m)
-    logs = [lp]
-    for y in range(lo, hi):
-        lp += math.log((succ - y) * (m - y)) - math.log((y + 1) * (fail - m + y + 1))
-        logs.append(lp)
-    if upper_only:
-        p = sum(math.exp(v) for v in logs[x - lo :])
-    else:
-        cut = logs[x - lo] + 1e-7  # relative tolerance for ties
-        p = sum(math.exp(v) for v in logs if v <= cut)
-    return min(1.0, p)
+
+    __slots__ = ("_lock", "_size", "_names", "_index", "_keys", "_ring", "_kinds", "_pos", "_count", "_sum",
+                 "_sq", "_kind_counts", "_kind_names")
+
+    def __init__(self, size: int = 20) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be an integer >= 1, got {size!r}")
+        self._lock = threading.Lock()
+        self._size = size
+        self._names, self._index = _EMPTY_SCHEMA
+        self._keys: frozenset = frozenset()
+        self._ring = array("H")        # size x len(names), slot-major
+        self._kinds = array("B", bytes(size))  # kind slot of each response
+        self._kind_names: tuple = KINDS
+        self._kind_counts = array("I", [0]) * len(KINDS)
+        self._pos = 0                  # next slot to write
+        self._count = 0                # responses held (<= size)
+        self._sum = array("q")         # per feature: sum of quantised values
+        self._sq = array("q")          # per feature: sum of their squares
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"Window(size={self._size}, held={self._count}, features={len(self._names)})"
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pos = self._count = 0
+            self._ring = array("H", bytes(2 * self._size * len(self._names)))
+            self._sum = array("q", bytes(8 * len(self._names)))
+            self._sq = array("q", bytes(8 * len(self._names)))
+            self._kind_counts = array("I", [0]) * len(self._kind_names)
+
+    def push(self, shape: Any) -> None:
+        """Add one response; past ``size`` responses, the oldest one leaves the window."""
+        features = shape.features
+        if not (features.keys() <= self._keys):
+            self._grow(features)
+        kind = shape.kind
+        with self._lock:
+            names = self._names
+            values, _ = _qvalues(features, names, self._index)
+            k = len(names)
+            kslot = self._kind_slot(kind)
+            start = self._pos * k
+            ring = self._ring
+            if self._count == self._size:  # evict the oldest, whose slot is the one written now
+                old = ring[start : start + k]
+                self._sum = array("q", list(map(_sub, map(_add, self._sum, values), old)))
+                self._sq = array("q", list(map(_sub, map(_add, self._sq, map(_mul, values, values)), map(_mul, old, old))))
+                self._kind_counts[self._kinds[self._pos]] -= 1
+            else:
+                self._count += 1
+                self._sum = array("q", list(map(_add, self._sum, values)))
+                self._sq = array("q", list(map(_add, self._sq, map(_mul, values, values))))
+            ring[start : start + k] = array("H", values)
+            self._kinds[self._pos] = kslot
+            self._kind_counts[kslot] += 1
+            self._pos = (self._pos + 1) % self._size
+
+    def _kind_slot(self, kind: Any) -> int:
+        kinds = self._kind_names
+        if kind in kinds:
+            return kinds.index(kind)
+        kind = str(kind)
+        if kind in kinds:
+            return kinds.index(kind)
+        if len(kinds) >= _MAX_KINDS:
+            kind = "other"
+            if kind in kinds:
+                return kinds.index(kind)
+        self._kind_names = kinds + (kind,)
+        self._kind_counts.append(0)
+        return len(kinds)
+
+    def _grow(self, features: Any) -> None:
+        """Adopt the feature names of a shape (new names are appended; existing slots keep their place)."""
+        new = [n for n in features if isinstance(n, str) and n not in self._index]
+        if not new:
+            return
+        with self._lock:
+            old_names = self._names
+            new = [n for n in dict.fromkeys(new) if n not in self._index]
+            new = new[: max(0, _MAX_FEATURES - len(old_names))]
+            if not new:
+                return
+            names, index = _schema(old_names + tuple(new))
+            k_old, k = len(old_names), len(names)
+            ring = array("H", bytes(2 * self._size * k))
+            for slot in range(self._size):
+                ring[slot * k : slot * k + k_old] = self._ring[slot * k_old : (slot + 1) * k_old]
+            self._ring = ring
+            self._sum.extend([0] * (k - k_old))
+            self._sq.extend([0] * (k - k_old))
+            self._names, self._index = names, index
+            self._keys = frozenset(names)
+
+    def _snapshot(self) -> tuple:
+        with self._lock:
+            # the sums are replaced, never mutated, by push: no copy needed
+            return (self._count, self._names, self._index, self._sum, self._sq,
+                    self._kind_names, self._kind_counts[:])
 
 
-def _mean_test(cb: float, mb: float, m2b: float, cw: float, mw: float, m2w: float) -> float | None:
-    """Two-sided z-test of the window mean against the baseline mean (both of log1p values).
-
-    Variance: the larger of (a) the variance of baseline and window pooled *together with their
-    difference* (the permutation-null variance: it is > 0 whenever the means differ, so a feature
-    that is constant in the baseline cannot make z infinite; |z| <= sqrt(n+m-1)) and (b) the window's
-    own variance (Welch-like guard when the window is the more variable side, e.g. a rare feature
-    that happens to cluster in one window). Returns None when there is nothing to test.
-    """
-    if cb < 1 or cw < 1 or cb + cw < 3:
-        return None
-    d = mw - mb
-    tot = cb + cw
-    m2 = m2b + m2w + d * d * cb * cw / tot
-    var = m2 / (tot - 1)
-    if cw > 1:
-        var = max(var, m2w / (cw - 1))
-    if var <= 1e-12:
-        return None
-    z = d / math.sqrt(var * (1.0 / cb + 1.0 / cw))
-    return math.erfc(abs(z) / math.sqrt(2.0))
+def _share_term(t: float, keff: int, kb: float, n: float, kw: int, m: int, clip: float, name: str,
+                terms: "list | None") -> tuple[float, int, float]:
+    """Add the term of one Bernoulli share (kb of n baseline responses vs kw of m window responses)."""
+    p = kb / n
+    pt = (kb + 1.0) / (n + 2.0)
+    v = max(p * (1.0 - p), pt * (1.0 - pt))
+    pw = kw / m
+    if m > 1:
+        v = max(v, pw * (1.0 - pw) * m / (m - 1))
+    d = pw - p
+    z2 = d * d / (v * (1.0 / m + 1.0 / n))
+    if terms is not None:
+        terms.append((name, z2))
+    if 0 < kb < n:
+        keff += 1
+    return t + (z2 if z2 < clip else clip), keff, z2
 
 
 class Baseline:
@@ -211,7 +343,9 @@ class Baseline:
         "_kind_counts",
         "_fnames",
         "_findex",
-        "_fstats",
+        "_fpres",
+        "_fsum",
+        "_fsq",
     )
 
     def __init__(self, *, warmup: int = 20, max_shapes: int = 64, alpha: float = 0.01) -> None:
@@ -233,7 +367,9 @@ class Baseline:
         self._kinds = KINDS  # shared tuple unless a foreign kind shows up
         self._kind_counts = array("Q", [0]) * len(KINDS)
         self._fnames, self._findex = _EMPTY_SCHEMA
-        self._fstats = array("d")
+        self._fpres = array("I")  # per feature: responses where it is > 0
+        self._fsum = array("q")   # per feature: sum of quantised log1p values
+        self._fsq = array("q")    # per feature: sum of their squares
 
     # -- properties ---------------------------------------------------------------------------------
 
@@ -271,7 +407,7 @@ class Baseline:
         """Add one primary response."""
         kind = shape.kind
         key = _id_key(shape.id)
-        known, unknown = _logs(shape.features, self._findex)
+        qs, unknown = _qvalues(shape.features, self._fnames, self._findex)
         with self._lock:
             self._n += 1
             self._kind_counts[self._kind_slot(kind)] += 1
@@ -296,25 +432,32 @@ class Baseline:
                 if c > self._mode:
                     self._mode = c
 
-            st = self._fstats
-            for j, y in known:  # offsets stay valid: the schema only ever grows at the end
-                _welford(st, j, y)
+            if len(qs) == len(self._fsum):  # else another thread grew the schema since: sums realigned below
+                self._fsum = array("q", list(map(_add, self._fsum, qs)))
+                self._fsq = array("q", list(map(_add, self._fsq, map(_mul, qs, qs))))
+                self._fpres = array("I", list(map(_add, self._fpres, map(bool, qs))))
+            else:
+                unknown = unknown + [(self._fnames[j], q) for j, q in enumerate(qs) if q]
             if unknown:
                 self._add_features(unknown)
 
-    def _add_features(self, unknown: list[tuple[str, float]]) -> None:
-        # Another thread may have added some since _logs ran; grow the schema once, in shape order,
-        # so baselines fed the same shapes end up sharing one interned schema.
-        new = [n for n, _ in unknown if isinstance(n, str) and n not in self._findex]
+    def _add_features(self, unknown: list[tuple[str, int]]) -> None:
+        # Another thread may have added some meanwhile; grow the schema once, in shape order, so baselines
+        # fed the same shapes end up sharing one interned schema.
+        new = [n for n, _ in unknown if n not in self._findex]
         new = list(dict.fromkeys(new))[: max(0, _MAX_FEATURES - len(self._fnames))]
         if new:
             self._fnames, self._findex = _schema(self._fnames + tuple(new))
-            self._fstats.extend([0.0] * (_STRIDE * len(new)))
+            self._fsum.extend([0] * len(new))
+            self._fsq.extend([0] * len(new))
+            self._fpres.extend([0] * len(new))
         index = self._findex
-        for name, y in unknown:
+        for name, q in unknown:
             j = index.get(name)
-            if j is not None:
-                _welford(self._fstats, j * _STRIDE, y)
+            if j is not None and q:
+                self._fsum[j] += q
+                self._fsq[j] += q * q
+                self._fpres[j] += 1
 
     def _kind_slot(self, kind: Any) -> int:
         kinds = self._kinds
@@ -377,101 +520,102 @@ class Baseline:
             mode = self._mode
         return Verdict(False, 0.5 * (1.0 - c / mode), True, n)
 
-    def compare(self, shapes: Iterable[Any]) -> Verdict:
+    def compare(self, shapes: "Window | Iterable[Any]") -> Verdict:
         """A window of responses against the baseline: a two-sided test of "same distribution".
 
-        ``score = 1 - p`` where p is a p-value for "the window comes from the baseline's
-        distribution", so a score means the same for every variant; ``drifted = p <= alpha``
-        (i.e. score >= 1 - alpha; alpha=0.01 by default: about 1 false alarm per 100 windows at most).
-        Not ready when the baseline is warming up or the window has fewer than MIN_WINDOW shapes.
+        ``shapes`` is a ``Window`` (read in O(#features)) or any iterable of shapes (put in a window
+        first: the same shapes give the same verdict either way). The statistic sums, over every
+        numeric feature and every kind share, the squared standardised difference between the window's
+        mean of log1p(value) and the baseline's, each bounded (see the module notes); its p-value comes
+        from a scaled chi-square fitted to same-model windows of real answers. ``score = 1 - p``, so a
+        score means the same for every variant; ``drifted = p <= alpha``: about ``alpha`` of the windows
+        of the primary's own traffic (measured: at most alpha, docs/detection.md) raise it.
+        Not ready (drifted=False, score=0.0) while the baseline warms up or with fewer than MIN_WINDOW
+        responses in the window.
         """
-        window = shapes if isinstance(shapes, (list, tuple)) else list(shapes)
-        p, n = self._combined_p(window)
-        if p is None:
+        t, keff, n, zmax, terms = self._statistic(shapes)
+        if t is None:
             return Verdict(False, 0.0, False, n)
+        k = max(keff, 1)
+        # dense alternatives (many markers shifted a little): the sum; sparse ones (one marker far off):
+        # the largest single term, Bonferroni over the terms; the two p-values combined by Bonferroni too.
+        p_sum = _chi2_sf(t, NULL_MEAN * k, NULL_VAR * k)
+        p_max = min(1.0, terms * math.erfc(math.sqrt(zmax / 2.0)))
+        p = min(1.0, 2.0 * min(p_sum, p_max))
         return Verdict(p <= self._alpha, min(1.0, max(0.0, 1.0 - p)), True, n)
 
-    def _tests(self, window: list) -> tuple[list[tuple[str, float]] | None, int]:
-        """Every individual test of a window as (name, p-value); None when no verdict can be given.
+    def _statistic(self, shapes: Any, detail: bool = False) -> tuple:
+        """(T, number of varying features and kinds, samples, largest z^2, number of terms).
 
-        Tests (all conditional on the window size; one per quantity, none when degenerate):
-        * ``kind:<k>``: share of kind k, two-sided Fisher exact;
-        * ``novelty``: share of shape ids absent from the table vs. the baseline's own rate of new
-          ids while it learned, one-sided Fisher (more new ids = drift; that rate overstates the
-          steady state, which keeps the test conservative);
-        * ``<f>.present``: share of responses with feature f > 0, two-sided Fisher exact (headings
-          in 58% of answers vs. 0% is drift, and so is 0% vs. 58%);
-        * ``<f>.mean``: mean of log1p(f), two-sided z-test (see _mean_test). log1p because counts
-          and lengths are heavy-tailed: one 40-bullet answer must not move the mean like 40 answers.
+        T is None when no verdict can be given. With ``detail``, (T, k, samples, [(name, z^2 before the
+        clip) for every term]) instead, for tests and debugging.
         """
-        m = len(window)
-        keys = [_id_key(s.id) for s in window]
+        if isinstance(shapes, Window):
+            window = shapes
+        else:
+            items = shapes if isinstance(shapes, (list, tuple)) else list(shapes)
+            window = Window(max(len(items), 1))
+            for s in items:
+                window.push(s)
+        m, wnames, windex, wsum, wsq, wkinds, wkc = window._snapshot()
         with self._lock:
             n = self._n
             if n < max(self._warmup, 1) or m < MIN_WINDOW:
-                return None, n
-            table = self._keys
-            novel_w = sum(1 for k in keys if k not in table)
-            novel_b = self._novel
+                return (None, 0, n, []) if detail else (None, 0, n, 0.0, 0)
+            fnames = self._fnames
+            bsum, bsq, bpres = self._fsum, self._fsq, self._fpres  # replaced, never mutated, by learn
             kinds = self._kinds
-            kind_b = list(self._kind_counts)
-            fnames, findex = self._fnames, self._findex
-            fst = array("d", self._fstats)
+            kind_b = self._kind_counts[:]
+        terms: list = [] if detail else None  # type: ignore[assignment]
 
-        tests: list[tuple[str, float]] = []
+        inv_m = 1.0 / m
+        clip = Z2_CLIP
+        k = len(fnames)
+        if wnames is not fnames:  # align the window's sums on the baseline's features
+            wsum = [wsum[windex[nm]] if nm in windex else 0 for nm in fnames]
+            wsq = [wsq[windex[nm]] if nm in windex else 0 for nm in fnames]
+        nf = float(n)
+        inv_n = 1.0 / nf
+        # baseline mean and variance of y (from exact integer sums), variance floor, window mean/variance
+        mb = list(map(_mul, bsum, repeat(_INV_QUANT * inv_n, k)))
+        vb = list(map(_mul, map(_sub, bsq, map(_mul, map(_mul, bsum, bsum), repeat(inv_n, k))),
+                      repeat(_INV_QUANT * _INV_QUANT / (nf - 1.0) if n > 1 else 0.0, k)))
+        keff = sum(1 for v in vb if v > 1e-9)  # features that vary in the baseline
+        # present mean (at least log1p(1)) and presence share with a +1 prior -> Bernoulli floor
+        pt = [(p + 1.0) / (nf + 2.0) for p in bpres]
+        mp = [max(_PRESENT_MIN, s * _INV_QUANT / p) if p else _PRESENT_MIN for s, p in zip(bsum, bpres)]
+        floor = [q * (1.0 - q) * a * a for q, a in zip(pt, mp)]
+        mw = list(map(_mul, wsum, repeat(_INV_QUANT * inv_m, k)))
+        if m > 1:
+            vw = list(map(_mul, map(_sub, wsq, map(_mul, map(_mul, wsum, wsum), repeat(inv_m, k))),
+                          repeat(_INV_QUANT * _INV_QUANT / (m - 1.0), k)))
+            v = list(map(max, vb, floor, vw))
+        else:
+            v = list(map(max, vb, floor))
+        scale = 1.0 / (inv_m + inv_n)
+        d = list(map(_sub, mw, mb))
+        z2 = list(map(_mul, map(_mul, d, d), map(scale.__truediv__, v)))
+        if detail:
+            terms.extend(zip(fnames, z2))
+        t = float(sum(map(min, z2, repeat(clip, k))))
+        zmax = max(z2, default=0.0)
+        nterms = k
 
-        # (a) kinds and id novelty
-        kind_w: dict[Any, int] = {}
-        for s in window:
-            kind_w[s.kind] = kind_w.get(s.kind, 0) + 1
-        names = list(kinds) + [k for k in kind_w if k not in kinds]
-        for i, k in enumerate(names):
-            b = kind_b[i] if i < len(kind_b) else 0
-            x = kind_w.get(k, 0)
-            if b or x:
-                p = _fisher(x, m, b, n)
-                if p is not None:
-                    tests.append((f"kind:{k}", p))
-        p = _fisher(novel_w, m, novel_b, n, upper_only=True)
-        if p is not None:
-            tests.append(("novelty", p))
-
-        # (b) per-feature presence and mean, window stats by Welford as in the baseline
-        nf = len(fnames)
-        if nf:
-            wst = array("d", [0.0]) * (_STRIDE * nf)
-            for s in window:
-                for j, y in _logs(s.features, findex)[0]:
-                    _welford(wst, j, y)
-            for i, name in enumerate(fnames):
-                j = i * _STRIDE
-                cb, pb, mb, m2b = fst[j], fst[j + 1], fst[j + 2], fst[j + 3]
-                cw, pw, mw, m2w = wst[j], wst[j + 1], wst[j + 2], wst[j + 3]
-                if cb < 1 or cw < 1:
-                    continue
-                p = _fisher(int(pw), int(cw), int(pb), int(cb))
-                if p is not None:
-                    tests.append((f"{name}.present", p))
-                p = _mean_test(cb, mb, m2b, cw, mw, m2w)
-                if p is not None:
-                    tests.append((f"{name}.mean", p))
-        return tests, n
-
-    def _combined_p(self, window: list) -> tuple[float | None, int]:
-        """Bonferroni over the tests that were run: p = min(1, K * min p_i).
-
-        The tests are strongly correlated (chars/lines/paragraphs, kind/json, ...): Fisher's or
-        Stouffer's combination assume independence and would raise false alarms; Bonferroni is valid
-        under any dependence (conservative), and the structural differences between model families
-        are large enough (gpt-4o vs claude-3.5 on windows of 20: p < 1e-6) that the lost power matters
-        little. With ~50 tests a single test must reach p <= alpha/50 to raise an alarm.
-        """
-        tests, n = self._tests(window)
-        if tests is None:
-            return None, n
-        if not tests:
-            return 1.0, n
-        return min(1.0, len(tests) * min(p for _, p in tests)), n
+        # kind shares, as Bernoulli features
+        n_f = float(n)
+        for i, kind in enumerate(kinds):
+            kb = kind_b[i] if i < len(kind_b) else 0
+            kw = wkc[wkinds.index(kind)] if kind in wkinds else 0
+            if kb or kw:
+                t, keff, z = _share_term(t, keff, kb, n_f, kw, m, clip, f"kind:{kind}", terms)
+                zmax = z if z > zmax else zmax
+                nterms += 1
+        for i, kind in enumerate(wkinds):  # kinds the baseline never saw
+            if kind not in kinds and wkc[i]:
+                t, keff, z = _share_term(t, keff, 0, n_f, wkc[i], m, clip, f"kind:{kind}", terms)
+                zmax = z if z > zmax else zmax
+                nterms += 1
+        return (t, keff, n, terms) if detail else (t, keff, n, zmax, nterms)
 
     # -- persistence --------------------------------------------------------------------------------
 
@@ -479,11 +623,13 @@ class Baseline:
         with self._lock:
             ids = [[format(k, "016x"), c] for k, c in zip(self._keys, self._counts)]
             kinds = {k: c for k, c in zip(self._kinds, self._kind_counts) if c}
-            st = self._fstats
+            n = self._n
             features = {}
             for i, name in enumerate(self._fnames):
-                j = i * _STRIDE
-                features[name] = [int(st[j]), int(st[j + 1]), st[j + 2], st[j + 3]]
+                s1, s2 = self._fsum[i], self._fsq[i]
+                mean = s1 / (_QUANT * n) if n else 0.0
+                m2 = (s2 * n - s1 * s1) / (n * _QUANT * _QUANT) if n else 0.0
+                features[name] = [n, int(self._fpres[i]), mean, max(m2, 0.0)]
             return {
                 "format": BASELINE_FORMAT,
                 "version": FORMAT_VERSION,
@@ -580,7 +726,7 @@ class Baseline:
         feats = obj.get("features")
         if not isinstance(feats, dict) or len(feats) > _MAX_FEATURES:
             raise ValueError(f"baseline: 'features' must be an object of at most {_MAX_FEATURES} features")
-        st = array("d")
+        pres, s1s, s2s = array("I"), array("q"), array("q")
         for name, v in feats.items():
             if not (
                 isinstance(v, list)
@@ -589,13 +735,21 @@ class Baseline:
                 and _is_int(v[1])
                 and 0 <= v[1] <= v[0] <= n
                 and all(_is_num(t) for t in v[2:])
+                and v[2] >= 0
                 and v[3] >= 0
             ):
                 raise ValueError(
                     f"baseline: feature {name!r} must be [count, present, mean, m2] with "
-                    f"0 <= present <= count <= samples and m2 >= 0, got {v!r:.80}"
+                    f"0 <= present <= count <= samples, mean >= 0 and m2 >= 0, got {v!r:.80}"
                 )
-            st.extend((float(v[0]), float(v[1]), float(v[2]), float(v[3])))
+            count, mean, m2 = v[0], Fraction(v[2]), Fraction(v[3])
+            s1 = round(mean * int(_QUANT) * count)
+            s2 = round(m2 * int(_QUANT) ** 2 + (Fraction(s1 * s1, count) if count else 0))
+            if count and (s1 > count * _QMAX or s2 > count * _QMAX * _QMAX):
+                raise ValueError(f"baseline: feature {name!r} has an impossible mean or m2: {v!r:.80}")
+            pres.append(v[1])
+            s1s.append(s1)
+            s2s.append(s2)
 
         b._n = n
         b._novel = novel
@@ -605,7 +759,7 @@ class Baseline:
         b._kind_counts = kind_counts
         if feats:
             b._fnames, b._findex = _schema(tuple(feats))
-        b._fstats = st
+        b._fpres, b._fsum, b._fsq = pres, s1s, s2s
         while len(b._keys) > b._max_shapes:  # stored with a larger max_shapes than wanted now
             b._make_room()
         return b

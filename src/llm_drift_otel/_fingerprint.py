@@ -63,6 +63,44 @@ FEATURE_NAMES: tuple[str, ...] = (
     "first_person",      # the pronoun "I" per word: the model talking about itself
     "second_person",     # you / your / yourself per word: the model addressing the user
     "avg_sentence_len",  # words per sentence
+    # -- layout habits: how the blocks are put together (counts unless said otherwise)
+    "h1",                # headings by level: which levels a model uses is a habit
+    "h2",
+    "h3",
+    "h4",                # level 4 and deeper
+    "heading_tight",     # headings followed by their content with no blank line between
+    "heading_colon",     # headings ending with ":"
+    "heading_numbered",  # headings whose text starts with a number ("### 1. ...")
+    "heading_late",      # 1 when a heading opens the last quarter of the answer (a closing section)
+    "starts_heading",    # 1 when the answer opens with a heading
+    "bold_lines",        # lines that are bold and nothing else: a bold pseudo-heading
+    "bold_lead_items",   # list items that open with bold ("- **Term**: ...")
+    "bold_colon_in",     # "**Term:**": the colon inside the bold
+    "bold_colon_out",    # "**Term**:": the colon after it
+    "nested_items",      # list items nested under another item
+    "loose_items",       # list items separated from the previous one by a blank line
+    "star_bullets",      # bullets written "*" (not "-")
+    "item_period",       # list items whose line ends with "."
+    "item_len",          # mean characters of a list item's first line
+    "colon_lines",       # prose lines ending with ":" (lead-ins)
+    "colon_list_tight",  # a lead-in line ending with ":" directly followed by a list
+    "colon_list_loose",  # ... followed by a blank line, then a list
+    "fence_tagged",      # code fences with a language tag
+    "hrs",               # horizontal rules
+    "first_words",       # words of the first block
+    "last_words",        # words of the last block
+    "ends_paragraph",    # 1 when the answer closes with a prose paragraph
+    "ends_newline",      # 1 when the output ends with whitespace
+    # -- typography and punctuation habits
+    "trailing_spaces",   # lines ending with a space
+    "curly_quotes",      # typographic quotes ’ ‘ “ ”
+    "straight_quotes",   # ASCII apostrophes
+    "dashes",            # em and en dashes
+    "spaced_hyphens",    # " - " used as a dash
+    "prose_exclamations",  # "!" followed by a space or line end
+    "colons",
+    "parens",
+    "math",              # LaTeX math delimiters \( \[ $$
 )
 
 _SIGNATURE_MAX = 256
@@ -736,7 +774,9 @@ class _Layout:
 
     __slots__ = ("tokens", "headings", "bullets", "numbered", "tables", "table_rows", "fences",
                  "blockquotes", "paragraphs", "hrs", "fence_chars", "nonblank_lines", "star_bullets",
-                 "lines", "indent_chars")
+                 "lines", "indent_chars", "levels", "heading_tight", "heading_colon", "heading_numbered",
+                 "last_heading", "bold_lines", "bold_lead", "nested_items", "loose_items", "item_period",
+                 "item_chars", "colon_lines", "colon_list_tight", "colon_list_loose", "fence_tagged")
 
     def __init__(self, text: str) -> None:
         self.tokens: list[str] = []
@@ -744,6 +784,12 @@ class _Layout:
         self.fences = self.blockquotes = self.paragraphs = self.hrs = 0
         self.fence_chars = self.nonblank_lines = self.star_bullets = 0
         self.lines = self.indent_chars = 0
+        self.levels = [0, 0, 0, 0]  # headings of level 1, 2, 3, 4+
+        self.heading_tight = self.heading_colon = self.heading_numbered = 0
+        self.last_heading = -1      # offset of the last heading line
+        self.bold_lines = self.bold_lead = self.nested_items = self.loose_items = 0
+        self.item_period = self.item_chars = 0
+        self.colon_lines = self.colon_list_tight = self.colon_list_loose = self.fence_tagged = 0
         self._scan(text)
 
     def _scan(self, text: str) -> None:  # noqa: C901 - one flat loop is the fast way in Python
@@ -762,6 +808,7 @@ class _Layout:
         indents = 0
         index = 0
         position = 0        # offset of the current line in text
+        prev = ""           # the previous non-blank line: "h" heading, ":" lead-in ending with a colon
         while index < count:
             line = lines[index]
             line_start = position
@@ -779,10 +826,18 @@ class _Layout:
             indents += indent
             c = s[0]
             kind = ""
+            if prev:
+                if prev == "h" and not after_blank:
+                    self.heading_tight += 1
+                last, prev = prev, ""
+            else:
+                last = ""
             if c in _MARKER_CHARS:  # text lines (most of them) skip the block checks
                 if c == "`" or c == "~":
                     if s.startswith(_FENCE_OPEN) and s[:3] not in s[3:]:  # not ```inline```
                         self.fences += 1
+                        if s[3:].strip():
+                            self.fence_tagged += 1
                         if (block == "ul" or block == "ol") and indent > base_indent:
                             nested = nested or "code"  # a code block inside a list item
                         else:
@@ -809,6 +864,14 @@ class _Layout:
                             block = ""
                         tokens.append(f"h{level}")
                         self.headings += 1
+                        self.levels[level - 1 if level < 4 else 3] += 1
+                        tail = s.rstrip()
+                        if tail[-1:] == ":":
+                            self.heading_colon += 1
+                        if s[level:].lstrip()[:1].isdigit():
+                            self.heading_numbered += 1
+                        self.last_heading = line_start
+                        prev = "h"
                         after_blank = False
                         continue
                 elif c in "-*+\u2022_=":
@@ -818,6 +881,9 @@ class _Layout:
                         if block == "p" and not after_blank and c in "=-":  # setext heading underline
                             tokens.append("h1" if c == "=" else "h2")
                             self.headings += 1
+                            self.levels[0 if c == "=" else 1] += 1
+                            self.last_heading = line_start
+                            prev = "h"
                             block = ""
                         elif c != "=":
                             if block:
@@ -828,7 +894,8 @@ class _Layout:
                         after_blank = False
                         continue
                 elif "0" <= c <= "9":
-                    if _NUMBERED.match(s):
+                    numbered = _NUMBERED.match(s)
+                    if numbered:
                         kind = "ol"
                 elif c == "|":
                     if block != "tbl":
@@ -854,20 +921,44 @@ class _Layout:
                     self.bullets += 1
                     if c == "*":
                         self.star_bullets += 1
+                    body = 2
                 else:
                     self.numbered += 1
+                    body = numbered.end()
+                self.item_chars += len(s) - body
+                if s.startswith("**", body) or s[body:].lstrip().startswith("**"):
+                    self.bold_lead += 1
+                if s.rstrip()[-1:] == ".":
+                    self.item_period += 1
                 if (block == "ul" or block == "ol") and indent > base_indent + 1:
                     nested = nested or kind
+                    self.nested_items += 1
+                    if after_blank:
+                        self.loose_items += 1
                 elif block == kind:
                     items += 1
+                    if after_blank:
+                        self.loose_items += 1
                 else:
                     if block:
                         tokens.append(_close(block, items, nested, columns))
                     block, items, nested, base_indent = kind, 1, "", indent
+                    if last == ":":
+                        if after_blank:
+                            self.colon_list_loose += 1
+                        else:
+                            self.colon_list_tight += 1
                 after_blank = False
                 continue
 
             # a text line
+            if s[-1] == ":" or s.rstrip()[-1:] == ":":
+                self.colon_lines += 1
+                prev = ":"
+            if c == "*" and s.startswith("**"):
+                t = s.rstrip()
+                if (t.endswith("**") or t.endswith("**:")) and t.count("**") == 2 and len(t) > 4:
+                    self.bold_lines += 1
             if block == "ul" or block == "ol":
                 if indent > base_indent or not after_blank:
                     after_blank = False
@@ -1005,6 +1096,14 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
     per_word = 1.0 / words if words else 0.0
     ascii = scanned.isascii()
     data = scanned.encode("utf-8", "surrogatepass")
+    stripped = scanned.strip()
+    cut = stripped.find("\n\n")
+    first = stripped if cut < 0 else stripped[:cut]
+    cut = stripped.rfind("\n\n")
+    last = stripped if cut < 0 else stripped[cut + 2 :]
+    tokens = layout.tokens
+    items = layout.bullets + layout.numbered
+    levels = layout.levels
     return {
         "chars": float(chars),
         "words": float(words),
@@ -1030,4 +1129,40 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
         "first_person": round(len(_FIRST_PERSON.findall(data)) * per_word, 4),
         "second_person": round(len(_SECOND_PERSON.findall(data)) * per_word, 4),
         "avg_sentence_len": round(words / sentences, 2) if sentences else 0.0,
+        "h1": float(levels[0]),
+        "h2": float(levels[1]),
+        "h3": float(levels[2]),
+        "h4": float(levels[3]),
+        "heading_tight": float(layout.heading_tight),
+        "heading_colon": float(layout.heading_colon),
+        "heading_numbered": float(layout.heading_numbered),
+        "heading_late": 1.0 if layout.last_heading >= 0 and layout.last_heading >= 0.75 * len(scanned) else 0.0,
+        "starts_heading": 1.0 if tokens and tokens[0][0] == "h" and tokens[0] != "hr" else 0.0,
+        "bold_lines": float(layout.bold_lines),
+        "bold_lead_items": float(layout.bold_lead),
+        "bold_colon_in": float(count(":**")) if bold else 0.0,
+        "bold_colon_out": float(count("**:")) if bold else 0.0,
+        "nested_items": float(layout.nested_items),
+        "loose_items": float(layout.loose_items),
+        "star_bullets": float(layout.star_bullets),
+        "item_period": float(layout.item_period),
+        "item_len": round(layout.item_chars / items, 1) if items else 0.0,
+        "colon_lines": float(layout.colon_lines),
+        "colon_list_tight": float(layout.colon_list_tight),
+        "colon_list_loose": float(layout.colon_list_loose),
+        "fence_tagged": float(layout.fence_tagged),
+        "hrs": float(layout.hrs),
+        "first_words": float(first.count(" ") + first.count("\n") + 1) if first else 0.0,
+        "last_words": float(last.count(" ") + last.count("\n") + 1) if last else 0.0,
+        "ends_paragraph": 1.0 if tokens and tokens[-1] == "p" else 0.0,
+        "ends_newline": 1.0 if scanned[-1:].isspace() else 0.0,
+        "trailing_spaces": float(count(" \n")),
+        "curly_quotes": 0.0 if ascii else float(count("\u2019") + count("\u2018") + count("\u201c") + count("\u201d")),
+        "straight_quotes": float(count("'")),
+        "dashes": 0.0 if ascii else float(count("\u2014") + count("\u2013")),
+        "spaced_hyphens": float(count(" - ")),
+        "prose_exclamations": float(count("! ") + count("!\n")) if exclamations else 0.0,
+        "colons": float(count(":")),
+        "parens": float(count("(")),
+        "math": float(count("\\(") + count("\\[") + count("$$")),
     }
