@@ -28,6 +28,8 @@ class Config:
     capture_content: bool = False
     # Not in the environment: how many shape ids one baseline keeps counts for.
     max_baseline_shapes: int = 64
+    # Not in the environment: recent answers per (variant, serving model) that the window test judges.
+    window_size: int = 20
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

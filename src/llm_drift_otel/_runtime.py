@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Mapping
 
 from opentelemetry import context as otel_context
@@ -17,7 +18,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import semconv as sc
-from ._baseline import BaselineRegistry
+from ._baseline import BaselineRegistry, Verdict, Window
 from ._cardinality import LabelLimiter
 from ._config import Config
 from ._counts import CountTable
@@ -71,6 +72,7 @@ class Runtime:
                                           max_shapes=config.max_baseline_shapes)
         self.labels = LabelLimiter(config.max_shapes_per_variant, config.max_variants)
         self.chains = ChainsByParent()
+        self.windows = RecentShapes(config.window_size, config.max_variants)
         if config.baseline_file:
             self.load_baselines(config.baseline_file)
 
@@ -101,6 +103,67 @@ class Runtime:
         except Exception as exc:
             stage_failed("span start", exc)
             return None
+
+
+# Kinds whose shape id alone is decisive: a renamed key or another tool-argument skeleton is drift
+# in one response. Free text (markdown, prose) varies answer to answer; there the window decides.
+_STRUCTURED_KINDS = frozenset(("json", "tool_call"))
+
+
+def combine(shape: Shape, single: Verdict, window: Verdict | None) -> Verdict:
+    """One response's verdict from its own shape and from the recent window of its (variant, model).
+
+    The single answer decides when its structure settles it: a JSON or tool-call id the baseline never
+    produced, or a kind it never produced at all. Otherwise the window test decides (`Baseline.compare`
+    over the last `window_size` answers of this serving model for this variant), which holds its false
+    alarm rate where one free-text answer cannot. The score is the larger of the two pieces of evidence.
+    """
+    if not single.ready:
+        return single
+    structural = shape.kind in _STRUCTURED_KINDS or single.score >= 1.0
+    drifted = structural and single.drifted
+    score = single.score if structural else 0.0
+    if window is not None and window.ready:
+        drifted = drifted or window.drifted
+        score = max(score, window.score)
+    return Verdict(drifted=drifted, score=score, ready=True, samples=single.samples)
+
+
+class RecentShapes:
+    """The last answers of each (variant, serving model), and their window verdict.
+
+    The window test costs far more than a push, so a verdict is recomputed every `_EVERY` answers
+    (and until the first one is ready) and reused in between. Bounded: least recently used keys go.
+    """
+
+    _EVERY = 4
+
+    def __init__(self, size: int, max_keys: int) -> None:
+        self._size = size
+        self._max = max_keys
+        self._entries: OrderedDict[tuple[str, str], list] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verdict(self, variant: str, model: str, shape: Shape, baseline: Any) -> Verdict | None:
+        key = (variant, model)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = [Window(self._size), 0, None]
+                if len(self._entries) > self._max:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+            entry[1] += 1
+            due = entry[2] is None or not entry[2].ready or entry[1] % self._EVERY == 0
+        window = entry[0]
+        window.push(shape)
+        if due:
+            entry[2] = baseline.compare(window)
+        return entry[2]
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Call:
@@ -252,10 +315,13 @@ class Call:
 
         if error is not None:
             error_type = type(error).__qualname__
-            if span.is_recording():
-                span.set_attribute(sc.ERROR_TYPE, error_type)
-                if self.owns_span:
-                    span.set_status(Status(StatusCode.ERROR))
+            try:  # guarded on its own: the attempt chain and the duration metric below must not depend on it
+                if span.is_recording():
+                    span.set_attribute(sc.ERROR_TYPE, error_type)
+                    if self.owns_span:
+                        span.set_status(Status(StatusCode.ERROR))
+            except Exception as exc:
+                stage_failed("span attributes", exc)
             chain = self._failed_chain()
             if chain is not None:
                 chain.record_failure(qualified(provider, request.model) or provider, request.model, error_type)
@@ -329,16 +395,23 @@ class Call:
                     stage_failed("contract check", exc)
             try:
                 baseline = rt.baselines.get(self.variant)
-                verdict = baseline.judge(shape)
+                single = baseline.judge(shape)
                 if not fb_active:
                     baseline.learn(shape)
-                attrs[sc.BASELINE_SAMPLES] = verdict.samples
+                attrs[sc.BASELINE_SAMPLES] = single.samples
+            except Exception as exc:
+                stage_failed("baseline", exc)
+                single = None
+            if single is not None:
+                window = None
+                try:
+                    window = rt.windows.verdict(self.variant, serving or "unknown", shape, baseline)
+                except Exception as exc:
+                    stage_failed("window verdict", exc)
+                verdict = combine(shape, single, window)
                 if verdict.ready:
                     attrs[sc.SHAPE_DRIFTED] = verdict.drifted
                     attrs[sc.SHAPE_DRIFT_SCORE] = float(verdict.score)
-            except Exception as exc:
-                stage_failed("baseline", exc)
-                verdict = None
 
         if rt.config.capture_content and info.output is not None:
             try:
