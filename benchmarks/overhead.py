@@ -7,7 +7,11 @@ instrumentation's leftovers touch another's numbers (some peers leave wrappers b
 `uninstrument`). The parent interleaves rounds across workers (bare, ours, peers, bare, ...), so
 machine noise hits all alike, and compares medians of per-round means:
 
-    .venv/bin/python benchmarks/overhead.py [--rounds 15 --calls 200]
+    .venv/bin/python benchmarks/overhead.py [--rounds 15 --calls 200 --rss-calls 100000]
+
+Then, in the same run: fingerprint alone vs json.loads from 1 KB to 1 MB (linear, flat past the scan
+cap), memory of baselines for 1,000 variants, the cost of `import llm_drift_otel`, and RSS over
+100,000 calls with random prompt variants (bounded).
 
 Everything on: tracing to a BatchSpanProcessor, metrics to a reader, fingerprint, baseline, verdicts.
 """
@@ -104,10 +108,43 @@ def _worker(name: str) -> None:
                 create(model="gpt-4o", messages=MESSAGES)
         return (time.perf_counter() - start) / calls
 
+    def rss_growth(calls: int) -> str:
+        """RSS over `calls` calls with random prompt variants (system prompts), after a warm-up."""
+        import random
+        import resource
+
+        current["scenario"] = "chat_json"
+        rng = random.Random(7)
+
+        def one() -> None:
+            system = f"You answer as support agent #{rng.randrange(100_000)}."  # a new variant each time
+            create(model="gpt-4o", messages=[{"role": "system", "content": system}, MESSAGES[1]])
+
+        def rss_kb() -> int:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+        warm = max(1000, calls // 10)
+        for _ in range(warm):
+            one()
+        after_warmup = rss_kb()
+        marks = []
+        for i in range(calls):
+            one()
+            if (i + 1) % max(1, calls // 5) == 0:
+                marks.append(rss_kb())
+        return json.dumps({"warmup_kb": after_warmup, "marks_kb": marks})
+
     print("ready", flush=True)
     for line in sys.stdin:
         scenario, calls = line.split()
-        print(run(scenario, int(calls)), flush=True)
+        if scenario == "rss":
+            print(rss_growth(int(calls)), flush=True)
+        else:
+            print(run(scenario, int(calls)), flush=True)
 
 
 # ---------------------------------------------------------------- parent side
@@ -121,10 +158,13 @@ class Worker:
         if line != "ready":
             raise RuntimeError(f"{name}: worker did not start ({line!r})")
 
-    def run(self, scenario: str, calls: int) -> float:
+    def ask(self, scenario: str, calls: int) -> str:
         self.proc.stdin.write(f"{scenario} {calls}\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
-        return float(self.proc.stdout.readline())  # type: ignore[union-attr]
+        return self.proc.stdout.readline()  # type: ignore[union-attr]
+
+    def run(self, scenario: str, calls: int) -> float:
+        return float(self.ask(scenario, calls))
 
     def close(self) -> None:
         self.proc.stdin.close()  # type: ignore[union-attr]
@@ -163,22 +203,105 @@ def compare(workers: list[Worker], scenario: str, rounds: int, calls: int, label
     return medians
 
 
+def fingerprint_scaling(rounds: int) -> None:
+    """Fingerprint alone vs json.loads of the same text: linear growth, flat past the scan cap."""
+    from llm_drift_otel._fingerprint import DEFAULT_MAX_SCAN_BYTES, fingerprint_output
+
+    def json_of(size: int) -> str:
+        rows, text = [], "[]"
+        while len(text) < size:
+            rows.append({"id": len(rows), "name": "item", "tags": ["a", "b"], "price": 1.5, "ok": True})
+            text = json.dumps({"items": rows, "total": len(rows)})
+        return text
+
+    print(f"\nfingerprint vs json.loads (scan cap {DEFAULT_MAX_SCAN_BYTES} bytes), median of {rounds} interleaved runs")
+    for size in (1_000, 2_000, 10_000, 100_000, 1_000_000):
+        text = json_of(size)
+        n = max(3, 200_000 // size)
+        fp, jl = [], []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(n):
+                fingerprint_output(text)
+            fp.append((time.perf_counter() - t) / n)
+            t = time.perf_counter()
+            for _ in range(n):
+                json.loads(text)
+            jl.append((time.perf_counter() - t) / n)
+        f, j = statistics.median(fp), statistics.median(jl)
+        print(f"  {len(text):>9} bytes  fingerprint {f * 1e6:10.1f} us   json.loads {j * 1e6:10.1f} us   {f / j:5.2f}x")
+
+
+def baseline_memory() -> None:
+    """Memory of baselines for 1,000 variants, each taught 60 realistic answers of several shapes."""
+    import gc
+    import random
+    import tracemalloc
+
+    from llm_drift_otel._baseline import BaselineRegistry
+    from llm_drift_otel._fingerprint import fingerprint_output
+    from llm_drift_otel._mock_provider import STYLES
+
+    rng = random.Random(3)
+    shapes = [fingerprint_output(STYLES[style](rng)) for style in STYLES for _ in range(40)]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    registry = BaselineRegistry(max_variants=1000)
+    for v in range(1000):
+        baseline = registry.get(f"variant-{v}")
+        for _ in range(60):
+            baseline.learn(rng.choice(shapes))
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    print(f"\nbaselines for 1,000 variants (60 answers each): {used / 1e6:.2f} MB ({used / 1000:.0f} bytes per variant)")
+
+
+def import_cost(repeats: int = 7) -> None:
+    """What `import llm_drift_otel` adds to a fresh interpreter, and whether it pulls an LLM SDK."""
+    code = ("import sys, time; t = time.perf_counter(); import llm_drift_otel; d = time.perf_counter() - t; "
+            "sdks = [m for m in ('openai', 'anthropic', 'google.genai', 'botocore', 'mistralai', 'cohere', 'litellm') "
+            "if m in sys.modules]; print(d, len(sdks))")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    runs = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"}).stdout.split()
+        runs.append((float(out[0]), int(out[1])))
+    print(f"\nimport llm_drift_otel: median {statistics.median(r[0] for r in runs) * 1e3:.1f} ms over {repeats} "
+          f"fresh interpreters; LLM SDKs imported: {max(r[1] for r in runs)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--rss-calls", type=int, default=100_000, help="0 to skip the RSS run")
     parser.add_argument("--no-peers", action="store_true")
     args = parser.parse_args()
     names = ["bare", "llm-drift-otel"] + ([] if args.no_peers else available_peers())
     workers = [Worker(n) for n in names]
     try:
-        compare(workers, "chat_json", args.rounds, args.calls, f"non-streaming chat, ~2 KB JSON answer")
-        compare(workers, "chat_md", args.rounds, args.calls, f"non-streaming chat, ~4 KB markdown answer")
+        compare(workers, "chat_json", args.rounds, args.calls, "non-streaming chat, ~2 KB JSON answer")
+        compare(workers, "chat_md", args.rounds, args.calls, "non-streaming chat, ~4 KB markdown answer")
         compare([w for w in workers if w.name in ("bare", "llm-drift-otel")], "stream", args.rounds,
                 max(1, args.calls // 10), "streaming chat, 500 chunks")
     finally:
         for w in workers:
             w.close()
+    fingerprint_scaling(max(5, args.rounds // 2))
+    baseline_memory()
+    import_cost()
+    if args.rss_calls:
+        ours = Worker("llm-drift-otel")
+        try:
+            report = json.loads(ours.ask("rss", args.rss_calls))
+        finally:
+            ours.close()
+        warm, marks = report["warmup_kb"], report["marks_kb"]
+        print(f"\nRSS over {args.rss_calls} calls with random variants (after warm-up {warm / 1024:.1f} MB): "
+              + ", ".join(f"{m / 1024:.1f}" for m in marks) + f" MB; growth {100 * (marks[-1] - warm) / warm:+.1f}%")
 
 
 if __name__ == "__main__":
