@@ -57,13 +57,14 @@ class SyncStreamProxy(_StreamState, _Proxy):
         super().__init__(stream)
         self._self_call = call
         self._self_accumulator = accumulator
+        self._self_next = stream.__next__  # looked up once: this runs per chunk
 
     def __iter__(self) -> "SyncStreamProxy":
         return self
 
     def __next__(self) -> Any:
         try:
-            chunk = self.__wrapped__.__next__()
+            chunk = self._self_next()
         except StopIteration:
             self._self_end(exhausted=True)
             raise
@@ -73,7 +74,13 @@ class SyncStreamProxy(_StreamState, _Proxy):
             else:
                 self._self_end(exc)
             raise
-        self._self_feed(chunk)
+        accumulator = self._self_accumulator
+        if accumulator is not None:
+            try:
+                accumulator.add(chunk)
+            except Exception as exc:
+                stage_failed("stream chunk extraction", exc)
+                self._self_accumulator = None
         return chunk
 
     def __enter__(self) -> "SyncStreamProxy":

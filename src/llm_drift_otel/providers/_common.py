@@ -12,13 +12,11 @@ _MISSING = object()
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
     """`obj.name` or `obj[name]`, whichever the object has; `default` otherwise."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
+    if type(obj) is dict:
         return obj.get(name, default)
     value = getattr(obj, name, _MISSING)
     if value is _MISSING:
-        return default
+        return obj.get(name, default) if isinstance(obj, dict) else default
     return value
 
 

@@ -207,8 +207,12 @@ class ChatStreamAccumulator:
             if field(choice, "index", 0) != 0:
                 continue
             delta = field(choice, "delta")
-            self._text.add(field(delta, "content"))
-            self._refusal.add(field(delta, "refusal"))
+            content = field(delta, "content")
+            if content:  # the common chunk: a piece of text, nothing else to read
+                self._text.add(content)
+            refusal = field(delta, "refusal")
+            if refusal:
+                self._refusal.add(refusal)
             for call in field(delta, "tool_calls") or ():
                 index = field(call, "index", 0)
                 slot = self._tools.setdefault(index, [None, TextBuffer(65536)])
