@@ -170,3 +170,22 @@ def litellm_fallback_reason(headers: Mapping[str, Any] | None) -> str | None:
         return kind
     code = first.get("code")
     return f"HTTP {code}" if code not in (None, "", "None") else None
+
+
+# ---- the chat-completions wire format, shared by OpenAI-compatible SDKs (openai, mistralai) ----
+
+def chat_tool_calls(raw: Any) -> tuple[Any, ...]:
+    """`message.tool_calls` of a chat completion as `ToolCall`s (name and argument text, no values read)."""
+    from .._fingerprint import ToolCall
+
+    calls = []
+    for call in raw or ():
+        function = field(call, "function")
+        name = field(function, "name") or field(call, "type") or "tool"
+        calls.append(ToolCall(str(name), field(function, "arguments")))
+    return tuple(calls)
+
+
+def chat_usage(usage: Any) -> tuple[int | None, int | None]:
+    """(input, output) tokens of a chat completion's `usage`."""
+    return as_int(field(usage, "prompt_tokens")), as_int(field(usage, "completion_tokens"))

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Mapping
 
 from .._fingerprint import ModelOutput, ToolCall
 from . import Endpoint, RequestInfo, ResponseInfo
-from ._common import TextBuffer, as_int, field, server_of, str_or_none, system_text
+from ._common import TextBuffer, as_int, chat_tool_calls, chat_usage, field, server_of, str_or_none, system_text
 
 PROVIDER = "mistral_ai"
 _CHAT_MODULES = ("mistralai.client.chat", "mistralai.chat")  # mistralai >= 2, then 1.x
@@ -98,16 +98,8 @@ def _text_pieces(content: Any) -> Iterator[str]:
                 yield text
 
 
-def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
-    calls = []
-    for call in raw or ():
-        function = field(call, "function")
-        calls.append(ToolCall(str(field(function, "name") or "tool"), field(function, "arguments")))
-    return tuple(calls)
 
 
-def _usage(usage: Any) -> tuple[int | None, int | None]:
-    return as_int(field(usage, "prompt_tokens")), as_int(field(usage, "completion_tokens"))
 
 
 def chat_output(response: Any) -> ModelOutput | None:
@@ -116,12 +108,12 @@ def chat_output(response: Any) -> ModelOutput | None:
         return None
     message = field(choices[0], "message")
     return ModelOutput(text="".join(_text_pieces(field(message, "content"))),
-                       tool_calls=_tool_calls(field(message, "tool_calls")))
+                       tool_calls=chat_tool_calls(field(message, "tool_calls")))
 
 
 def chat_response(response: Any) -> ResponseInfo:
     choices = field(response, "choices") or ()
-    input_tokens, output_tokens = _usage(field(response, "usage"))
+    input_tokens, output_tokens = chat_usage(field(response, "usage"))
     return ResponseInfo(
         model=str_or_none(field(response, "model")),
         id=str_or_none(field(response, "id")),
@@ -185,7 +177,7 @@ class ChatStreamAccumulator:
     def result(self) -> ResponseInfo:
         tools = tuple(ToolCall(name or "tool", parsed if parsed is not None else buf.text())
                       for name, buf, parsed in self._tools.values())
-        input_tokens, output_tokens = _usage(self._usage)
+        input_tokens, output_tokens = chat_usage(self._usage)
         return ResponseInfo(
             model=self._model,
             id=self._id,

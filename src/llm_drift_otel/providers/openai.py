@@ -18,7 +18,8 @@ from typing import Any, Mapping
 from .._fingerprint import ModelOutput, ToolCall
 from .._models import is_substitution
 from . import Endpoint, GatewayReport, RequestInfo, ResponseInfo
-from ._common import (TextBuffer, as_int, field, litellm_fallback_reason, litellm_fallbacks, note_response_headers,
+from ._common import (TextBuffer, as_int, chat_tool_calls, chat_usage, field, litellm_fallback_reason, litellm_fallbacks,
+                      note_response_headers,
                       response_headers, server_of, str_or_none, system_text, text_of_content)
 
 PROVIDER = "openai"
@@ -137,17 +138,8 @@ def chat_request(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> Reque
     return info
 
 
-def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
-    calls = []
-    for call in raw or ():
-        function = field(call, "function")
-        name = field(function, "name") or field(call, "type") or "tool"
-        calls.append(ToolCall(str(name), field(function, "arguments")))
-    return tuple(calls)
 
 
-def _usage_chat(usage: Any) -> tuple[int | None, int | None]:
-    return as_int(field(usage, "prompt_tokens")), as_int(field(usage, "completion_tokens"))
 
 
 def chat_output(response: Any) -> ModelOutput | None:
@@ -158,14 +150,14 @@ def chat_output(response: Any) -> ModelOutput | None:
     refusal = field(message, "refusal")
     return ModelOutput(
         text=text_of_content(field(message, "content")) or (refusal if isinstance(refusal, str) else ""),
-        tool_calls=_tool_calls(field(message, "tool_calls")),
+        tool_calls=chat_tool_calls(field(message, "tool_calls")),
         refusal=bool(refusal),
     )
 
 
 def chat_response(response: Any) -> ResponseInfo:
     choices = field(response, "choices") or ()
-    input_tokens, output_tokens = _usage_chat(field(response, "usage"))
+    input_tokens, output_tokens = chat_usage(field(response, "usage"))
     return ResponseInfo(
         model=str_or_none(field(response, "model")),
         id=str_or_none(field(response, "id")),
@@ -235,7 +227,7 @@ class ChatStreamAccumulator:
             ToolCall(str(name or "tool"), buf.text()) for _, (name, buf) in sorted(self._tools.items())
         )
         refusal = self._refusal.text()
-        input_tokens, output_tokens = _usage_chat(self._usage)
+        input_tokens, output_tokens = chat_usage(self._usage)
         return ResponseInfo(
             model=self._model,
             id=self._id,
