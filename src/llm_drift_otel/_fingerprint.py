@@ -101,6 +101,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "colons",
     "parens",
     "math",              # LaTeX math delimiters \( \[ $$
+    "opens_exclaim",     # 1 when the first line has a "!" ("Great!", "Sure!": an exclaimed opener)
+    "item_bold_only",    # list items that are only a bold term ("1. **Setup**:"), their content nested below
+    "line_chars",        # mean characters per non-blank line: long wrapped paragraphs vs short lines
 )
 
 _SIGNATURE_MAX = 256
@@ -776,7 +779,7 @@ class _Layout:
                  "blockquotes", "paragraphs", "hrs", "fence_chars", "nonblank_lines", "star_bullets",
                  "lines", "indent_chars", "levels", "heading_tight", "heading_colon", "heading_numbered",
                  "last_heading", "bold_lines", "bold_lead", "nested_items", "loose_items", "item_period",
-                 "item_chars", "colon_lines", "colon_list_tight", "colon_list_loose", "fence_tagged")
+                 "item_chars", "item_bold_only", "colon_lines", "colon_list_tight", "colon_list_loose", "fence_tagged")
 
     def __init__(self, text: str) -> None:
         self.tokens: list[str] = []
@@ -788,7 +791,7 @@ class _Layout:
         self.heading_tight = self.heading_colon = self.heading_numbered = 0
         self.last_heading = -1      # offset of the last heading line
         self.bold_lines = self.bold_lead = self.nested_items = self.loose_items = 0
-        self.item_period = self.item_chars = 0
+        self.item_period = self.item_chars = self.item_bold_only = 0
         self.colon_lines = self.colon_list_tight = self.colon_list_loose = self.fence_tagged = 0
         self._scan(text)
 
@@ -928,6 +931,9 @@ class _Layout:
                 self.item_chars += len(s) - body
                 if s.startswith("**", body) or s[body:].lstrip().startswith("**"):
                     self.bold_lead += 1
+                    t = s.rstrip()
+                    if (t.endswith("**") or t.endswith("**:")) and t.count("**") == 2:
+                        self.item_bold_only += 1
                 if s.rstrip()[-1:] == ".":
                     self.item_period += 1
                 if (block == "ul" or block == "ol") and indent > base_indent + 1:
@@ -1165,4 +1171,7 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
         "colons": float(count(":")),
         "parens": float(count("(")),
         "math": float(count("\\(") + count("\\[") + count("$$")),
+        "opens_exclaim": 1.0 if "!" in stripped[:stripped.find("\n") % (len(stripped) + 1)] else 0.0,
+        "item_bold_only": float(layout.item_bold_only),
+        "line_chars": round((len(stripped) - stripped.count("\n")) / lines, 1) if lines else 0.0,
     }
