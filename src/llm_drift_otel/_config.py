@@ -110,22 +110,75 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     )
 
 
-# instrument() option name -> (Config field, converter)
+# instrument() options: the Config fields
 _OPTION_FIELDS = {f.name for f in fields(Config)} - {"extra"}
 
 
+# Integer options: the smallest value each accepts (as its variable; `warmup=0` is allowed: verdicts at once).
+_INT_OPTIONS = {"warmup": 0, "max_shapes_per_variant": 1, "max_variants": 1, "max_scan_bytes": 1,
+                "max_baseline_shapes": 1}
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _option(key: str, value: Any) -> Any:
+    """An `instrument()` option checked like its variable; raises _Malformed naming what was expected."""
+    if key == "primary_models":
+        if isinstance(value, str):
+            items = tuple(p.strip() for p in value.split(",") if p.strip())
+        elif isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(p, str) for p in value):
+            items = tuple(p.strip() for p in value if p.strip())
+        else:
+            raise _Malformed("a comma list or a list of provider/model or model patterns")
+        if any(any(c.isspace() for c in p) for p in items):
+            raise _Malformed("a comma list or a list of provider/model or model patterns")
+        return items
+    if key == "baseline_file":
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value) or None
+        raise _Malformed("a path")
+    if key in _INT_OPTIONS:
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise _Malformed(f"an integer >= {_INT_OPTIONS[key]}") from None
+        if isinstance(value, bool) or not isinstance(value, int) or value < _INT_OPTIONS[key]:
+            raise _Malformed(f"an integer >= {_INT_OPTIONS[key]}")
+        return value
+    if key in ("capture_content", "hash_signature_keys"):
+        if isinstance(value, bool):
+            return value
+        low = value.strip().lower() if isinstance(value, str) else None
+        if key == "hash_signature_keys" and low in ("plain", "hash"):
+            return low == "hash"
+        if low in _TRUE or low in _FALSE:  # a string "false" must not turn capture on
+            return low in _TRUE
+        raise _Malformed("True or False")
+    return value
+
+
 def resolve(options: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
-    """Environment first, then `instrument(**options)` on top; unknown options are kept in `extra`."""
+    """Environment first, then `instrument(**options)` on top; unknown options are kept in `extra`.
+
+    An option set to None is not given. A malformed option is logged once, naming it, and the value from
+    the environment (else the default) is used: configuration never stops the host application.
+    """
     config = from_env(env)
     known: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in options.items():
-        if key == "primary_models" and isinstance(value, str):
-            value = tuple(p.strip() for p in value.split(",") if p.strip())
-        elif key == "primary_models" and value is not None:
-            value = tuple(value)
-        if key in _OPTION_FIELDS:
-            known[key] = value
-        else:
+        if key not in _OPTION_FIELDS:
             extra[key] = value
+            continue
+        if value is None:
+            continue
+        try:
+            known[key] = _option(key, value)
+        except _Malformed as expected:
+            log_once("config-option:" + key,
+                     "llm_drift_otel: ignoring instrument(%s=%.200r): expected %s; using %r",
+                     key, value, expected, getattr(config, key))
     return replace(config, **known, extra=extra)

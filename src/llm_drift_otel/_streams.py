@@ -84,6 +84,10 @@ class SyncStreamProxy(_StreamState, _Proxy):
         return chunk
 
     def __enter__(self) -> "SyncStreamProxy":
+        if not hasattr(type(self.__wrapped__), "__enter__"):
+            # a generator: `with` must fail as it does bare (the interpreter's own error, not an AttributeError)
+            with self.__wrapped__:  # raises before entering anything
+                pass
         self.__wrapped__.__enter__()
         return self
 
@@ -131,6 +135,10 @@ class AsyncStreamProxy(_StreamState, _Proxy):
         return chunk
 
     async def __aenter__(self) -> "AsyncStreamProxy":
+        if not hasattr(type(self.__wrapped__), "__aenter__"):
+            # an async generator: `async with` must fail as it does bare (the interpreter's own error)
+            async with self.__wrapped__:  # raises before entering anything
+                pass
         await self.__wrapped__.__aenter__()
         return self
 

@@ -458,9 +458,18 @@ class EventStreamProxy(_Proxy):
     def __iter__(self) -> Any:
         return self._self_iterator
 
+    def __enter__(self) -> Any:
+        # wrapt's proxy has `__enter__`; an EventStream has not: `with` must fail as it does bare
+        if not hasattr(type(self.__wrapped__), "__enter__"):
+            with self.__wrapped__:  # the interpreter's own error, raised before entering anything
+                pass
+        return self.__wrapped__.__enter__()
+
     def close(self) -> Any:
+        # End our span (an abandoned stream) without closing the iterator: a bare EventStream still yields
+        # the events it had buffered when it is read after close(), and so must this one.
         try:
-            self._self_iterator.close()
+            self._self_iterator._self_end()
         except Exception:  # ending our span must not stop the app's close
             pass
         return self.__wrapped__.close()
