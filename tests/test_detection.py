@@ -53,10 +53,6 @@ def test_cross_vendor_median_detection_at_5_percent_false_alarm(measured):
     assert s["cross_det5_median"] >= 0.99
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "bar not reached yet: worst cross-vendor pair (gpt-4o <-> mistral-large-2407, two heading-and-bold "
-    "markdown styles) measures AUC ~0.91 and detection at 5% false alarm ~0.58 at W=20, up from 0.88 / "
-    "0.34 (docs/detection.md); the bars stay at 0.95 / 0.80"))
 def test_cross_vendor_worst_pair(measured):
     _, result, s = measured
     worst = min((v["auc"], pair) for pair, v in result["pairs"].items() if v["cross_vendor"])

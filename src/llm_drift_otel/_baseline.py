@@ -96,6 +96,24 @@ def _dense_mask(names: tuple[str, ...]) -> bytes:
     return mask
 
 
+_dense_slot_maps: dict[tuple[str, ...], tuple[int, tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def _dense_slots(names: tuple[str, ...]) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(D, feature index of each dense slot, dense slot of each feature or -1); shared per schema."""
+    found = _dense_slot_maps.get(names)
+    if found is None:
+        mask = _dense_mask(names)
+        idx = tuple(j for j, d in enumerate(mask) if d)
+        slot_of = [-1] * len(names)
+        for i, j in enumerate(idx):
+            slot_of[j] = i
+        found = (len(idx), idx, tuple(slot_of))
+        if len(_dense_slot_maps) < _MAX_SCHEMAS:
+            _dense_slot_maps[names] = found
+    return found
+
+
 def _id_key(sid: Any) -> int:
     """A shape id as an unsigned 64-bit int (8 bytes in an array instead of a 65-byte str).
 
@@ -145,6 +163,58 @@ def _qvalues(features: Any, names: tuple, index: dict) -> tuple[list[int], list[
     return qs, unknown
 
 
+_MappingProxy = type(type.__dict__)
+# The last shape quantised, against one schema: ``learn`` and ``Window.push`` of the same response (same
+# immutable features mapping, same interned schema) share one pass. One slot, replaced whole (atomic).
+_last_sparse: tuple = (None, None, None)
+
+
+def _sparse_qvalues(features: Any, names: tuple, index: dict) -> tuple[list[int], list[int], list[tuple[str, int]]]:
+    """Like ``_qvalues``, but only the non-zero steps: (positions in ``names``, their q, unknown (name, q)).
+
+    Most features of one response are 0 (absent markers), so the sums are updated at a few positions
+    instead of rebuilt whole. Same q values as ``_qvalues``, position by position.
+    """
+    global _last_sparse
+    last = _last_sparse
+    if last[0] is features and last[1] is names:
+        return last[2]
+    result = None
+    if names and len(features) == len(names):
+        try:
+            if tuple(features) == names:
+                values = list(features.values())
+                pos = list(compress(range(len(values)), values))  # truthy: non-zero, NaN, odd objects
+                qs = list(map(_QTABLE_GET, [values[j] for j in pos]))
+                if None in qs:
+                    for i, q in enumerate(qs):
+                        if q is None:
+                            qs[i] = _quantise(values[pos[i]])
+                    if 0 in qs:
+                        keep = [i for i, q in enumerate(qs) if q]
+                        pos = [pos[i] for i in keep]
+                        qs = [qs[i] for i in keep]
+                result = (pos, qs, [])
+        except (TypeError, ValueError, OverflowError):
+            result = None
+    if result is None:
+        pairs: dict[int, int] = {}
+        unknown: list[tuple[str, int]] = []
+        for name, raw in features.items():
+            q = _quantise(raw)
+            j = index.get(name)
+            if j is None:
+                if isinstance(name, str):
+                    unknown.append((name, q))
+            else:
+                pairs[j] = q  # a repeated name (a foreign mapping): the last value wins, as in _qvalues
+        pos = sorted(j for j, q in pairs.items() if q)
+        result = (pos, [pairs[j] for j in pos], unknown)
+    if type(features) is _MappingProxy:  # a fingerprint's read-only features: safe to reuse for this shape
+        _last_sparse = (features, names, result)
+    return result
+
+
 # --- the window statistic --------------------------------------------------------------------------
 #
 # For every numeric feature f (and every kind share), with y = log1p(value):
@@ -175,6 +245,8 @@ SPARSE_ONLY = frozenset((
     "table_rows", "colon_list_loose", "bold_colon_out",
 ))
 
+#: Share of the false-alarm budget given to the sparse (largest single term) test; the rest to the sum.
+SPARSE_WEIGHT = 0.1
 #: Largest contribution of one feature (or kind share) to the window statistic.
 Z2_CLIP = 16.0
 #: Null mean and variance of the window statistic per varying feature (see above).
@@ -210,6 +282,122 @@ def _chi2_sf(t: float, mean: float, var: float) -> float:
     c = 2.0 / (9.0 * nu)
     z = (x ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
     return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+# --- correlations of the dense markers ------------------------------------------------------------
+#
+# The markers are correlated (longer answers have more of everything; headings come with bold...), and
+# the differences between two models of one style school hide in combinations of them: a fallback may
+# put exclamations where the primary never does *given* its length and layout. So the dense part of the
+# window statistic is taken after whitening: each baseline also keeps sums of products of its dense
+# markers over a subsample of what it learned, and compare uses the correlation they give, shrunk by
+# CORR_SHRINK toward none (robust with few samples), through its Cholesky factor L: the window's
+# standardised mean difference d becomes L^-1 d, whose terms are close to independent under the null.
+# Each term keeps the Welch-like guard of the per-feature test: its variance is at least the window's
+# own, approximated from the window's per-feature variances (sum_i (L^-1)_ci^2 var_W(z_i)), so one odd
+# response cannot pass for a shift, and is clipped at Z2_CLIP. Until CORR_MIN samples, the per-feature sum.
+
+#: Off-diagonal correlations are multiplied by 1 - CORR_SHRINK.
+CORR_SHRINK = 0.4
+#: Correlation samples needed before compare whitens; before, the per-feature statistic.
+CORR_MIN = 32
+#: Every learned response enters the correlation sums up to this many samples, then one in CORR_STRIDE.
+_CORR_ALL_UNTIL = 256
+_CORR_STRIDE = 4
+#: At this many samples the correlation sums are halved: old traffic fades and float32 sums stay precise.
+_CORR_HALVE_AT = 1024
+#: Null mean and variance, per varying dense feature, of the whitened statistic on a baseline of n
+#: samples: NULL_MEAN_WHITE + NULL_MEAN_WHITE_N / n and NULL_VAR_WHITE + NULL_VAR_WHITE_N / n (small
+#: baselines estimate means, variances and correlations less well; measured, docs/detection.md).
+NULL_MEAN_WHITE = 0.7
+NULL_MEAN_WHITE_N = 8.0
+NULL_VAR_WHITE = 2.0
+NULL_VAR_WHITE_N = 70.0
+
+
+def _whitening(cn: float, csum: array, cross: array, vy: list, idx: tuple) -> "tuple[list, list] | None":
+    """Rows of L^-1 and of its squares, L the Cholesky factor of the shrunk correlation of the dense markers.
+
+    ``csum``/``cross``: sums of y and packed upper-triangle sums of y_i y_j over ``cn`` samples;
+    ``vy``: the baseline's floored variance of y per feature (the standardisation of compare), ``idx``
+    the feature of each dense slot. Rows are lower-triangular (row c has c + 1 entries).
+    """
+    d = len(idx)
+    if d == 0 or cn < 2:
+        return None
+    inv = 1.0 / cn
+    mean = [x * inv for x in csum]
+    sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
+    keep = 1.0 - CORR_SHRINK
+    offs = [j * d - (j * (j - 1)) // 2 for j in range(d)]  # start of row j of the packed upper triangle
+    rows = []
+    for i in range(d):
+        mi, si = mean[i], sd[i]
+        row = [keep * (cross[offs[j] + i - j] * inv - mi * mean[j]) / (si * sd[j]) for j in range(i)]
+        row.append(max(1.0, (cross[offs[i]] * inv - mi * mi) / (si * si)))
+        rows.append(row)
+    # Cholesky, row by row (R = L L^T; the diagonal >= 1 and the shrink keep R positive definite)
+    lower = []
+    for i in range(d):
+        ri = rows[i]
+        li = [0.0] * (i + 1)
+        for j in range(i + 1):
+            lj = lower[j] if j < i else li
+            acc = ri[j] - sum(map(_mul, li[:j], lj[:j]))
+            if j == i:
+                if acc <= 1e-12:
+                    return None
+                li[i] = math.sqrt(acc)
+            else:
+                li[j] = acc / lj[j]
+        lower.append(li)
+    # M = L^-1 (lower triangular): M[i][i] = 1/L[i][i]; M[i][j] = -sum_{k=j..i-1} L[i][k] M[k][j] / L[i][i]
+    inverse = []
+    for i in range(d):
+        li = lower[i]
+        mi = [0.0] * (i + 1)
+        dii = 1.0 / li[i]
+        for j in range(i):
+            acc = 0.0
+            for k in range(j, i):
+                acc += li[k] * inverse[k][j]
+            mi[j] = -acc * dii
+        mi[i] = dii
+        inverse.append(mi)
+    squares = [[x * x for x in r] for r in inverse]
+    return inverse, squares
+
+
+
+def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float, clip: float) -> float:
+    """sum_c min(z_c^2, clip) over the whitened dense terms (see above); dq = sum_W(q) - m mean_n(q)."""
+    idx, isd, inverse, squares = white
+    mq = m * _QUANT
+    vq = 1.0 / (m * (m - 1.0) * _QUANT * _QUANT)
+    zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]  # standardised mean differences
+    varz = [(m * wsq[j] - wsum[j] * wsum[j]) * vq * s * s for j, s in zip(idx, isd)]  # window variances
+    se = 1.0 / m + 1.0 / n
+    t = 0.0
+    for row, sq in zip(inverse, squares):
+        pm = sum(map(_mul, row, zbar))
+        vw = sum(map(_mul, sq, varz))
+        z2 = pm * pm / ((vw if vw > 1.0 else 1.0) * se)
+        t += z2 if z2 < clip else clip
+    return t
+
+
+_EMPTY_F = array("f")
+_zero_blocks: dict[int, array] = {}
+
+
+def _zeros_h(k: int) -> array:
+    """k zero uint16s, to blank one ring slot (shared per k; only ever copied from)."""
+    block = _zero_blocks.get(k)
+    if block is None:
+        block = array("H", bytes(2 * k))
+        if len(_zero_blocks) < _MAX_SCHEMAS:
+            _zero_blocks[k] = block
+    return block
 
 
 class Window:
@@ -267,21 +455,30 @@ class Window:
         kind = shape.kind
         with self._lock:
             names = self._names
-            values, _ = _qvalues(features, names, self._index)
+            pos, qs, _ = _sparse_qvalues(features, names, self._index)
             k = len(names)
             kslot = self._kind_slot(kind)
             start = self._pos * k
             ring = self._ring
+            # new arrays (copies), never mutated once published: _snapshot hands them out without a copy
+            sums = self._sum[:]
+            sqs = self._sq[:]
             if self._count == self._size:  # evict the oldest, whose slot is the one written now
                 old = ring[start : start + k]
-                self._sum = array("q", list(map(_sub, map(_add, self._sum, values), old)))
-                self._sq = array("q", list(map(_sub, map(_add, self._sq, map(_mul, values, values)), map(_mul, old, old))))
+                for j in compress(range(k), old):
+                    q = old[j]
+                    sums[j] -= q
+                    sqs[j] -= q * q
+                ring[start : start + k] = _zeros_h(k)
                 self._kind_counts[self._kinds[self._pos]] -= 1
             else:
                 self._count += 1
-                self._sum = array("q", list(map(_add, self._sum, values)))
-                self._sq = array("q", list(map(_add, self._sq, map(_mul, values, values))))
-            ring[start : start + k] = array("H", values)
+            for j, q in zip(pos, qs):
+                sums[j] += q
+                sqs[j] += q * q
+                ring[start + j] = q
+            self._sum = sums
+            self._sq = sqs
             self._kinds[self._pos] = kslot
             self._kind_counts[kslot] += 1
             self._pos = (self._pos + 1) % self._size
@@ -381,6 +578,12 @@ class Baseline:
         "_fsum",
         "_fsq",
         "_derived",
+        "_cnames",
+        "_cn",
+        "_cseen",
+        "_csum",
+        "_ccross",
+        "_white",
     )
 
     def __init__(self, *, warmup: int = 20, max_shapes: int = 64, alpha: float = 0.01) -> None:
@@ -408,6 +611,14 @@ class Baseline:
         # compare's per-feature constants (baseline means, floored variances), derived from the sums
         # above and refreshed lazily: see _derived_stats
         self._derived: tuple | None = None
+        # correlation sums of the dense markers (see "correlations of the dense markers"), for the schema
+        # _cnames; created at the first learn, whitening (L^-1 rows) derived from them lazily by compare
+        self._cnames: tuple = ()
+        self._cn = 0.0
+        self._cseen = 0
+        self._csum = _EMPTY_F
+        self._ccross = _EMPTY_F
+        self._white: tuple | None = None
 
     # -- properties ---------------------------------------------------------------------------------
 
@@ -445,7 +656,8 @@ class Baseline:
         """Add one primary response."""
         kind = shape.kind
         key = _id_key(shape.id)
-        qs, unknown = _qvalues(shape.features, self._fnames, self._findex)
+        names = self._fnames
+        pos, qs, unknown = _sparse_qvalues(shape.features, names, self._findex)
         with self._lock:
             self._n += 1
             self._kind_counts[self._kind_slot(kind)] += 1
@@ -470,14 +682,44 @@ class Baseline:
                 if c > self._mode:
                     self._mode = c
 
-            if len(qs) == len(self._fsum):  # else another thread grew the schema since: sums realigned below
-                self._fsum = array("q", list(map(_add, self._fsum, qs)))
-                self._fsq = array("q", list(map(_add, self._fsq, map(_mul, qs, qs))))
-                self._fpres = array("I", list(map(_add, self._fpres, map(bool, qs))))
+            if self._fnames is names:  # else another thread grew the schema since: realigned by name below
+                # the sums are read and written under this lock only: updated in place, at the non-zero steps
+                fsum, fsq, fpres = self._fsum, self._fsq, self._fpres
+                for j, q in zip(pos, qs):
+                    fsum[j] += q
+                    fsq[j] += q * q
+                    fpres[j] += 1
+                self._learn_correlation(names, pos, qs)
             else:
-                unknown = unknown + [(self._fnames[j], q) for j, q in enumerate(qs) if q]
+                unknown = unknown + [(names[j], q) for j, q in zip(pos, qs)]
             if unknown:
                 self._add_features(unknown)
+
+    def _learn_correlation(self, names: tuple, pos: list, qs: list) -> None:
+        """(Under the lock.) Add one response to the correlation sums: every one up to _CORR_ALL_UNTIL
+        samples, then one in _CORR_STRIDE (a correlation needs a few hundred samples, not all of them)."""
+        self._cseen += 1
+        if self._cn >= _CORR_ALL_UNTIL and self._cseen % _CORR_STRIDE:
+            return
+        d, _, slot_of = _dense_slots(names)
+        if self._cnames is not names:  # first learn, or the schema grew: start over for the new schema
+            self._cnames = names
+            self._cn = 0.0
+            self._csum = array("f", bytes(4 * d))
+            self._ccross = array("f", bytes(4 * (d * (d + 1) // 2)))
+            self._white = None
+        ys = [(slot_of[j], q * _INV_QUANT) for j, q in zip(pos, qs) if slot_of[j] >= 0]
+        csum, cross = self._csum, self._ccross
+        for a, (i, yi) in enumerate(ys):
+            csum[i] += yi
+            base = i * d - (i * (i - 1)) // 2 - i  # packed upper triangle: (i, j) at base + j
+            for j, yj in ys[a:]:
+                cross[base + j] += yi * yj
+        self._cn += 1.0
+        if self._cn >= _CORR_HALVE_AT:
+            self._cn *= 0.5
+            self._csum = array("f", [x * 0.5 for x in csum])
+            self._ccross = array("f", [x * 0.5 for x in cross])
 
     def _add_features(self, unknown: list[tuple[str, int]]) -> None:
         # Another thread may have added some meanwhile; grow the schema once, in shape order, so baselines
@@ -571,15 +813,21 @@ class Baseline:
         Not ready (drifted=False, score=0.0) while the baseline warms up or with fewer than MIN_WINDOW
         responses in the window.
         """
-        t, keff, n, zmax, terms = self._statistic(shapes)
+        t, keff, n, zmax, terms, whitened = self._statistic(shapes)
         if t is None:
             return Verdict(False, 0.0, False, n)
         k = max(keff, 1)
+        if whitened:
+            null_mean, null_var = NULL_MEAN_WHITE + NULL_MEAN_WHITE_N / n, NULL_VAR_WHITE + NULL_VAR_WHITE_N / n
+        else:
+            null_mean, null_var = NULL_MEAN, NULL_VAR
         # dense alternatives (many markers shifted a little): the sum; sparse ones (one marker far off):
-        # the largest single term, Bonferroni over the terms; the two p-values combined by Bonferroni too.
-        p_sum = _chi2_sf(t, NULL_MEAN * k, NULL_VAR * k)
+        # the largest single term, Bonferroni over the terms; the two p-values combined by a weighted
+        # Bonferroni (SPARSE_WEIGHT of alpha to the sparse test: the whitened sum already carries most
+        # single-marker shifts, and a lone extreme marker in the primary's own traffic is not rare).
+        p_sum = _chi2_sf(t, null_mean * k, null_var * k)
         p_max = min(1.0, terms * math.erfc(math.sqrt(zmax / 2.0)))
-        p = min(1.0, 2.0 * min(p_sum, p_max))
+        p = min(1.0, p_sum / (1.0 - SPARSE_WEIGHT), p_max / SPARSE_WEIGHT)
         return Verdict(p <= self._alpha, min(1.0, max(0.0, 1.0 - p)), True, n)
 
     def _statistic(self, shapes: Any, detail: bool = False) -> tuple:
@@ -599,9 +847,10 @@ class Baseline:
         with self._lock:
             n = self._n
             if n < max(self._warmup, 1) or m < MIN_WINDOW:
-                return (None, 0, n, []) if detail else (None, 0, n, 0.0, 0)
+                return (None, 0, n, []) if detail else (None, 0, n, 0.0, 0, False)
             fnames = self._fnames
             derived = self._derived_stats(n, m)
+            white = self._whitening(derived[5]) if m > 1 else None
             kinds = self._kinds
             kind_b = self._kind_counts[:]
         terms: list = [] if detail else None  # type: ignore[assignment]
@@ -615,7 +864,7 @@ class Baseline:
         # Everything in window units, on the integer sums: with dq = sum_W(q) - m*mean_n(q) and
         # a = m*sum_W(q^2) - sum_W(q)^2 (= m(m-1) var_W in q units), z^2 = c * dq^2 / max(b, a) where b is
         # the baseline's floored variance in the same units (cached per m) and c = scale (m-1)/m.
-        mbq, vbq, keff, n_stats, dense = derived
+        mbq, vbq, keff, n_stats, dense, _ = derived
         scale = 1.0 / (inv_m + 1.0 / n_stats)
         c = scale * (m - 1.0) / m if m > 1 else scale
         dq = list(map(_sub, wsum, mbq))
@@ -626,7 +875,10 @@ class Baseline:
             r = list(map(_truediv, map(_mul, dq, dq), vbq))
         if detail:
             terms.extend(zip(fnames, map(c.__mul__, r)))
-        t = c * float(sum(map(min, compress(r, dense), repeat(clip / c, k))))
+        if white is None:
+            t = c * float(sum(map(min, compress(r, dense), repeat(clip / c, k))))
+        else:
+            t = _whitened_sum(white, dq, wsum, wsq, m, n_stats, clip)
         zmax = c * max(r, default=0.0)
         nterms = k
 
@@ -644,7 +896,45 @@ class Baseline:
                 t, keff, z = _share_term(t, keff, 0, n_f, wkc[i], m, clip, f"kind:{kind}", terms)
                 zmax = z if z > zmax else zmax
                 nterms += 1
-        return (t, keff, n, terms) if detail else (t, keff, n, zmax, nterms)
+        return (t, keff, n, terms) if detail else (t, keff, n, zmax, nterms, white is not None)
+
+    def _load_correlation(self, corr: Any) -> None:
+        """Restore ``to_json``'s correlation sums (optional in the file: without them they re-learn)."""
+        names = self._fnames
+        d, idx, _ = _dense_slots(names)
+        if not isinstance(corr, dict):
+            raise ValueError("baseline: 'correlation' must be an object")
+        cn, seen = corr.get("samples"), corr.get("seen")
+        feats, sums, cross = corr.get("features"), corr.get("sums"), corr.get("cross")
+        if not (_is_num(cn) and 0 < cn <= _CORR_HALVE_AT and _is_int(seen) and seen >= 0):
+            raise ValueError("baseline: 'correlation' needs 'samples' in (0, 1024] and an integer 'seen' >= 0")
+        if feats != [names[j] for j in idx]:
+            raise ValueError("baseline: 'correlation' features do not match the baseline's dense features")
+        if not (isinstance(sums, list) and len(sums) == d and isinstance(cross, list)
+                and len(cross) == d * (d + 1) // 2 and all(map(_is_num, sums)) and all(map(_is_num, cross))):
+            raise ValueError(f"baseline: 'correlation' needs {d} 'sums' and {d * (d + 1) // 2} 'cross' numbers")
+        self._cnames, self._cn, self._cseen = names, float(cn), seen
+        self._csum, self._ccross = array("f", sums), array("f", cross)
+
+    def _whitening(self, vy: list) -> tuple | None:
+        """(Under the lock.) (dense feature indices, 1/sd per dense slot, rows of L^-1, their squares), or
+        None while the correlation has fewer than CORR_MIN samples. Rebuilt when its samples moved by a
+        quarter since (a few ms of pure Python, so log-spaced: ~25 rebuilds up to the halving point)."""
+        names = self._fnames
+        cn = self._cn
+        if self._cnames is not names or cn < CORR_MIN:
+            return None
+        w = self._white
+        if w is not None and w[0] is names and abs(cn - w[1]) * 4.0 <= w[1]:
+            return w[2]
+        d, idx, _ = _dense_slots(names)
+        rows = _whitening(cn, self._csum, self._ccross, vy, idx)
+        made = None
+        if rows is not None:
+            isd = [1.0 / math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
+            made = (idx, isd, rows[0], rows[1])
+        self._white = (names, cn, made)
+        return made
 
     def _derived_stats(self, n: int, m: int) -> tuple:
         """compare's per-feature constants for windows of m, cached (call under the baseline's lock).
@@ -672,10 +962,10 @@ class Baseline:
         pt = [(p + 1.0) / (nf + 2.0) for p in bpres]
         mp = [max(_PRESENT_MIN, s * _INV_QUANT / p) if p else _PRESENT_MIN for s, p in zip(bsum, bpres)]
         vunit = m * (m - 1.0) * _QUANT * _QUANT if m > 1 else _QUANT * _QUANT
-        vbq = array("f", map(_mul, map(max, vb, [q * (1.0 - q) * a * a for q, a in zip(pt, mp)]),
-                             repeat(vunit, k)))
+        vy = list(map(max, vb, [q * (1.0 - q) * a * a for q, a in zip(pt, mp)]))
+        vbq = array("f", map(_mul, vy, repeat(vunit, k)))
         mbq = array("f", map(_mul, bsum, repeat(m * inv_n, k)))
-        stats = (mbq, vbq, keff, n, dense)
+        stats = (mbq, vbq, keff, n, dense, vy)
         self._derived = (k, m, n, stats)
         return stats
 
@@ -692,7 +982,7 @@ class Baseline:
                 mean = s1 / (_QUANT * n) if n else 0.0
                 m2 = (s2 * n - s1 * s1) / (n * _QUANT * _QUANT) if n else 0.0
                 features[name] = [n, int(self._fpres[i]), mean, max(m2, 0.0)]
-            return {
+            obj = {
                 "format": BASELINE_FORMAT,
                 "version": FORMAT_VERSION,
                 "warmup": self._warmup,
@@ -704,6 +994,16 @@ class Baseline:
                 "kinds": kinds,
                 "features": features,
             }
+            if self._cnames is self._fnames and self._cn > 0:
+                _, idx, _ = _dense_slots(self._fnames)
+                obj["correlation"] = {
+                    "samples": self._cn,
+                    "seen": self._cseen,
+                    "features": [self._fnames[j] for j in idx],
+                    "sums": list(self._csum),
+                    "cross": list(self._ccross),
+                }
+            return obj
 
     def to_json(self) -> str:
         """The baseline as JSON; ``from_json`` restores it exactly (floats are written by repr)."""
@@ -822,6 +1122,9 @@ class Baseline:
         if feats:
             b._fnames, b._findex = _schema(tuple(feats))
         b._fpres, b._fsum, b._fsq = pres, s1s, s2s
+        corr = obj.get("correlation")
+        if corr is not None:
+            b._load_correlation(corr)
         while len(b._keys) > b._max_shapes:  # stored with a larger max_shapes than wanted now
             b._make_room()
         return b
