@@ -698,3 +698,35 @@ def test_real_corpus_claude_windows_drift_far_more_often_than_gpt4o_windows():
     assert rates["gpt-4o"] <= 0.10
     assert rates["claude-3.5-sonnet"] >= 0.80
     assert rates["claude-3.5-sonnet"] - rates["gpt-4o"] >= 0.6
+
+
+def test_a_marker_the_primary_never_used_in_a_few_fallback_answers_is_drift():
+    """4 of 20 answers with emoji, never seen in 300 primary answers: the presence test sees it, although
+    the mean test's Welch guard (the window's own variance) keeps that one marker's z^2 small."""
+    b = learned(gpt_like, 300)
+    base = windows(gpt_like, 40, seed=21)
+    alarms = sum(b.compare(w).drifted for w in base)
+    marked = []
+    for w in base:
+        marked.append([FakeShape(s.kind, s.id, {**s.features, "emoji": 1 if i < 4 else 0}) for i, s in enumerate(w)])
+    hits = sum(b.compare(w).drifted for w in marked)
+    assert alarms <= 1
+    assert hits == len(marked)
+    _, _, _, terms = b._statistic(marked[0], detail=True)
+    assert dict(terms)["emoji"] < 16  # the mean test alone would not have carried it
+
+
+def test_a_marker_the_primary_uses_at_the_same_rate_is_not_drift():
+    """Emoji in ~15% of the primary's answers and in 4 of 20 window answers: no evidence."""
+    rng = random.Random(4)
+
+    def with_emoji(r):
+        s = gpt_like(r)
+        return FakeShape(s.kind, s.id, {**s.features, "emoji": 1 if r.random() < 0.15 else 0})
+
+    b = Baseline()
+    for _ in range(300):
+        b.learn(with_emoji(rng))
+    wins = [[FakeShape(s.kind, s.id, {**s.features, "emoji": 1 if i < 4 else 0}) for i, s in enumerate(w)]
+            for w in windows(gpt_like, 40, seed=22)]
+    assert sum(b.compare(w).drifted for w in wins) <= 1

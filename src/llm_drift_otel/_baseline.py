@@ -386,6 +386,28 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
     return t
 
 
+def _presence_p(bpres: Any, n: int, wpres: Any, m: int) -> float:
+    """Smallest two-sided p-value, over the features, of "the window shows this marker as often as the
+    baseline": kw of m window responses have it, kb of n baseline responses did. Beta-binomial (the
+    baseline's share is itself uncertain: Beta(kb + 1/2, n - kb + 1/2)), so a marker the primary never
+    used, in 3 of 20 fallback answers, is strong evidence, while the mean test's Welch guard (the window's
+    own variance) would hide it. Features within ~2 sd of the expected count are skipped (cheap)."""
+    best = 1.0
+    lg = math.lgamma
+    for kb, kw in zip(bpres, wpres):
+        p0 = (kb + 0.5) / (n + 1.0)
+        expect = m * p0
+        if abs(kw - expect) < 2.0 * math.sqrt(expect * (1.0 - p0)) + 1.0:
+            continue
+        a, b = kb + 0.5, n - kb + 0.5
+        norm = lg(m + 1) + lg(a + b) - lg(a) - lg(b) - lg(m + a + b)
+        ks = range(kw, m + 1) if kw > expect else range(0, kw + 1)
+        tail = sum(math.exp(norm - lg(k + 1) - lg(m - k + 1) + lg(k + a) + lg(m - k + b)) for k in ks)
+        if 2.0 * tail < best:
+            best = 2.0 * tail
+    return best
+
+
 _EMPTY_F = array("f")
 _zero_blocks: dict[int, array] = {}
 
@@ -411,7 +433,7 @@ class Window:
     """
 
     __slots__ = ("_lock", "_size", "_names", "_index", "_keys", "_ring", "_kinds", "_pos", "_count", "_sum",
-                 "_sq", "_kind_counts", "_kind_names")
+                 "_sq", "_pres", "_kind_counts", "_kind_names")
 
     def __init__(self, size: int = 20) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -428,6 +450,7 @@ class Window:
         self._count = 0                # responses held (<= size)
         self._sum = array("q")         # per feature: sum of quantised values
         self._sq = array("q")          # per feature: sum of their squares
+        self._pres = array("q")        # per feature: responses where it is > 0
 
     @property
     def size(self) -> int:
@@ -445,6 +468,7 @@ class Window:
             self._ring = array("H", bytes(2 * self._size * len(self._names)))
             self._sum = array("q", bytes(8 * len(self._names)))
             self._sq = array("q", bytes(8 * len(self._names)))
+            self._pres = array("q", bytes(8 * len(self._names)))
             self._kind_counts = array("I", [0]) * len(self._kind_names)
 
     def push(self, shape: Any) -> None:
@@ -463,12 +487,14 @@ class Window:
             # new arrays (copies), never mutated once published: _snapshot hands them out without a copy
             sums = self._sum[:]
             sqs = self._sq[:]
+            pres = self._pres[:]
             if self._count == self._size:  # evict the oldest, whose slot is the one written now
                 old = ring[start : start + k]
                 for j in compress(range(k), old):
                     q = old[j]
                     sums[j] -= q
                     sqs[j] -= q * q
+                    pres[j] -= 1
                 ring[start : start + k] = _zeros_h(k)
                 self._kind_counts[self._kinds[self._pos]] -= 1
             else:
@@ -476,9 +502,11 @@ class Window:
             for j, q in zip(pos, qs):
                 sums[j] += q
                 sqs[j] += q * q
+                pres[j] += 1
                 ring[start + j] = q
             self._sum = sums
             self._sq = sqs
+            self._pres = pres
             self._kinds[self._pos] = kslot
             self._kind_counts[kslot] += 1
             self._pos = (self._pos + 1) % self._size
@@ -517,13 +545,14 @@ class Window:
             self._ring = ring
             self._sum.extend([0] * (k - k_old))
             self._sq.extend([0] * (k - k_old))
+            self._pres.extend([0] * (k - k_old))
             self._names, self._index = names, index
             self._keys = frozenset(names)
 
     def _snapshot(self) -> tuple:
         with self._lock:
             # the sums are replaced, never mutated, by push: no copy needed
-            return (self._count, self._names, self._index, self._sum, self._sq,
+            return (self._count, self._names, self._index, self._sum, self._sq, self._pres,
                     self._kind_names, self._kind_counts[:])
 
 
@@ -813,7 +842,7 @@ class Baseline:
         Not ready (drifted=False, score=0.0) while the baseline warms up or with fewer than MIN_WINDOW
         responses in the window.
         """
-        t, keff, n, zmax, terms, whitened = self._statistic(shapes)
+        t, keff, n, zmax, terms, whitened, p_pres = self._statistic(shapes)
         if t is None:
             return Verdict(False, 0.0, False, n)
         k = max(keff, 1)
@@ -827,7 +856,8 @@ class Baseline:
         # single-marker shifts, and a lone extreme marker in the primary's own traffic is not rare).
         p_sum = _chi2_sf(t, null_mean * k, null_var * k)
         p_max = min(1.0, terms * math.erfc(math.sqrt(zmax / 2.0)))
-        p = min(1.0, p_sum / (1.0 - SPARSE_WEIGHT), p_max / SPARSE_WEIGHT)
+        # the sparse budget is split between the largest mean term and the presence test
+        p = min(1.0, p_sum / (1.0 - SPARSE_WEIGHT), 2.0 * p_max / SPARSE_WEIGHT, 2.0 * p_pres / SPARSE_WEIGHT)
         return Verdict(p <= self._alpha, min(1.0, max(0.0, 1.0 - p)), True, n)
 
     def _statistic(self, shapes: Any, detail: bool = False) -> tuple:
@@ -843,16 +873,17 @@ class Baseline:
             window = Window(max(len(items), 1))
             for s in items:
                 window.push(s)
-        m, wnames, windex, wsum, wsq, wkinds, wkc = window._snapshot()
+        m, wnames, windex, wsum, wsq, wpres, wkinds, wkc = window._snapshot()
         with self._lock:
             n = self._n
             if n < max(self._warmup, 1) or m < MIN_WINDOW:
-                return (None, 0, n, []) if detail else (None, 0, n, 0.0, 0, False)
+                return (None, 0, n, []) if detail else (None, 0, n, 0.0, 0, False, 1.0)
             fnames = self._fnames
             derived = self._derived_stats(n, m)
             white = self._whitening(derived[5]) if m > 1 else None
             kinds = self._kinds
             kind_b = self._kind_counts[:]
+            bpres = self._fpres[:]
         terms: list = [] if detail else None  # type: ignore[assignment]
 
         inv_m = 1.0 / m
@@ -861,6 +892,7 @@ class Baseline:
         if wnames is not fnames:  # align the window's sums on the baseline's features
             wsum = [wsum[windex[nm]] if nm in windex else 0 for nm in fnames]
             wsq = [wsq[windex[nm]] if nm in windex else 0 for nm in fnames]
+            wpres = [wpres[windex[nm]] if nm in windex else 0 for nm in fnames]
         # Everything in window units, on the integer sums: with dq = sum_W(q) - m*mean_n(q) and
         # a = m*sum_W(q^2) - sum_W(q)^2 (= m(m-1) var_W in q units), z^2 = c * dq^2 / max(b, a) where b is
         # the baseline's floored variance in the same units (cached per m) and c = scale (m-1)/m.
@@ -896,7 +928,10 @@ class Baseline:
                 t, keff, z = _share_term(t, keff, 0, n_f, wkc[i], m, clip, f"kind:{kind}", terms)
                 zmax = z if z > zmax else zmax
                 nterms += 1
-        return (t, keff, n, terms) if detail else (t, keff, n, zmax, nterms, white is not None)
+        if detail:
+            return (t, keff, n, terms)
+        p_pres = min(1.0, k * _presence_p(bpres, n, wpres, m)) if k else 1.0  # Bonferroni over the features
+        return (t, keff, n, zmax, nterms, white is not None, p_pres)
 
     def _load_correlation(self, corr: Any) -> None:
         """Restore ``to_json``'s correlation sums (optional in the file: without them they re-learn)."""
