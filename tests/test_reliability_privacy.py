@@ -146,3 +146,30 @@ def test_with_capture_on_the_output_does_appear(name, drivers, instrument_with, 
     assert CANARIES["output text"] in _found(text, CANARIES.values())
     # still never the key, the header values or the provider's error message
     assert _found(text, [CANARIES["API key"], CANARIES["header value"], CANARIES["error message"]]) == []
+
+
+def test_a_failing_stage_logs_where_it_failed_but_not_the_exception_message(caplog):
+    """Exception messages can quote the data (a JSON key of the answer, a provider error echoing the
+    prompt): the one log line of a failing stage names the type and the frames only."""
+    import logging
+
+    from llm_drift_otel import _log
+
+    _log.reset_reported()
+
+    def parse_answer():
+        raise KeyError("CANARY-7f3a in the model's JSON")
+
+    try:
+        parse_answer()
+    except KeyError as exc:
+        with caplog.at_level(logging.DEBUG, logger="llm_drift_otel"):
+            _log.stage_failed("fingerprint", exc)
+    records = [r for r in caplog.records if r.name == "llm_drift_otel"]
+    assert len(records) == 1
+    formatter = logging.Formatter()
+    text = formatter.format(records[0])
+    assert "CANARY-7f3a" not in text
+    assert "fingerprint failed (KeyError)" in text
+    assert "in parse_answer" in text
+    _log.reset_reported()
