@@ -254,3 +254,22 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_file(tmp_path):
           f"{elapsed:.1f} s")
     assert max(generations) > 0  # the writer did rewrite the file between kills
     assert leftovers  # and some kills did land mid-write
+
+
+def test_a_save_removes_temp_files_left_by_a_killed_writer_but_not_a_live_one(tmp_path):
+    from llm_drift_otel._baseline import STALE_TEMP_SECONDS, BaselineRegistry as Registry
+
+    path = tmp_path / "baselines.json"
+    stale = tmp_path / ".baselines.json.abc123.tmp"
+    live = tmp_path / ".baselines.json.def456.tmp"
+    other = tmp_path / ".other.json.abc123.tmp"
+    for f in (stale, live, other):
+        f.write_bytes(b'{"partial":')
+    old = time.time() - STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    Registry().save(path)
+    assert path.is_file()
+    assert not stale.exists()  # a killed writer's leftover
+    assert live.exists()  # may be another process mid-save
+    assert other.exists()  # not ours

@@ -17,6 +17,7 @@ import re
 import stat
 import tempfile
 import threading
+import time
 from array import array
 from fractions import Fraction
 from itertools import compress, repeat
@@ -1311,6 +1312,27 @@ class BaselineRegistry:
         return len(fresh)
 
 
+#: A temp file of ours older than this is left by a writer that died mid-save (SIGKILL, power loss).
+STALE_TEMP_SECONDS = 600
+
+
+def _remove_stale_temps(directory: str, base: str) -> None:
+    """Delete temp files a killed writer left behind; recent ones may belong to a live writer."""
+    prefix = "." + base + "."
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        full = os.path.join(directory, name)
+        try:
+            if now - os.stat(full).st_mtime > STALE_TEMP_SECONDS:
+                os.unlink(full)
+        except OSError:
+            pass
+
+
 def _atomic_write(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
@@ -1331,6 +1353,7 @@ def _atomic_write(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
+    _remove_stale_temps(directory, os.path.basename(path))
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
         try:
             dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
