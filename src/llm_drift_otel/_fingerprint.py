@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import re
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from hashlib import blake2b
 from collections.abc import Mapping
-from itertools import islice
+from itertools import chain, islice
 from operator import add, itemgetter
 from typing import Any
 
@@ -354,11 +354,42 @@ def _parsed_json_shape(value: Any, tool_calls: tuple, flagged: bool, hash_keys: 
     return _make_shape("json", "json:" + _json_skeleton(value, hash_keys), bucket, _json_features("", chars))
 
 
+# A variant answers in a handful of shapes, so (id, shown signature) is cached by signature;
+# long signatures are not kept (bounded memory), they are hashed each time.
+_SIGNATURE_CACHE: dict[str, tuple[str, str]] = {}
+_SIGNATURE_CACHE_MAX = 512
+_SIGNATURE_CACHE_CHARS = 1024
+
+
 def _make_shape(kind: str, signature: str, bucket: int, features: dict) -> Shape:
-    digest = blake2b(signature.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-    if len(signature) > _SIGNATURE_MAX:
-        signature = signature[: _SIGNATURE_MAX - 1] + "…"
-    return Shape(kind, digest, signature, bucket, kind == "refusal", types.MappingProxyType(features))
+    cached = _SIGNATURE_CACHE.get(signature)
+    if cached is None:
+        digest = blake2b(signature.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        shown = signature if len(signature) <= _SIGNATURE_MAX else signature[: _SIGNATURE_MAX - 1] + "…"
+        cached = (digest, shown)
+        if len(signature) <= _SIGNATURE_CACHE_CHARS:
+            if len(_SIGNATURE_CACHE) >= _SIGNATURE_CACHE_MAX:
+                _SIGNATURE_CACHE.clear()
+            _SIGNATURE_CACHE[signature] = cached
+    shape = _new_object(Shape)
+    _set_kind(shape, kind)
+    _set_id(shape, cached[0])
+    _set_signature(shape, cached[1])
+    _set_length_bucket(shape, bucket)
+    _set_refusal(shape, kind == "refusal")
+    _set_features(shape, _MappingProxy(features))
+    return shape
+
+
+# Shape(...) goes through the frozen dataclass __init__ (object.__setattr__ per field); the slot
+# descriptors set the same fields in half the time. Same object: eq, hash and repr are unchanged.
+_new_object = object.__new__
+_MappingProxy = types.MappingProxyType
+_SHAPE_FIELDS = ("kind", "id", "signature", "length_bucket", "refusal", "features")
+assert tuple(f.name for f in fields(Shape)) == _SHAPE_FIELDS, "update _make_shape with Shape's fields"
+_set_kind, _set_id, _set_signature, _set_length_bucket, _set_refusal, _set_features = (
+    Shape.__dict__[name].__set__ for name in _SHAPE_FIELDS
+)
 
 
 def _length_bucket(chars: int) -> int:
@@ -514,7 +545,7 @@ def _one(value: Any, depth: int, key_of, budget: list) -> str:
                     return "[" + name + "]"
                 if element_type is dict:
                     budget[0] -= 1
-                    union = sorted(_objects_skeletons(sample, depth + 1, key_of, budget))
+                    union = sorted(_objects_skeletons(sample, depth + 1, key_of, budget, exact_dicts=True))
                     return "[" + "|".join(_cap_union(union)) + "]"
     elif type(value) is dict and 0 < len(value) <= _JSON_MAX_KEYS and depth < _JSON_MAX_DEPTH and budget[0] > 0:
         plan = _plan(tuple(value), key_of)
@@ -542,9 +573,13 @@ def _union(values: Any, depth: int, key_of, budget: list) -> set:
         name = _SCALAR_TYPE_NAMES.get(value_type)
         if name is not None:
             kinds.add(name)
-        elif value_type is dict or issubclass(value_type, Mapping):
+        elif value_type is dict:  # parsed JSON: skip the (slow) ABC checks
             objects = True
-        elif value_type is list or issubclass(value_type, (list, tuple)):
+        elif value_type is list:
+            arrays = True
+        elif issubclass(value_type, Mapping):
+            objects = True
+        elif issubclass(value_type, (list, tuple)):
             arrays = True
         elif issubclass(value_type, bool):
             kinds.add("bool")
@@ -557,22 +592,29 @@ def _union(values: Any, depth: int, key_of, budget: list) -> set:
     if objects:
         same = len(value_types) == 1
         found = values if same else [v for v in values if isinstance(v, Mapping)]
-        kinds.update(_objects_skeletons(found, depth, key_of, budget))
+        kinds.update(_objects_skeletons(found, depth, key_of, budget, exact_dicts=same and dict in value_types))
     if arrays:
         same = len(value_types) == 1
         found = values if same else [v for v in values if isinstance(v, (list, tuple))]
-        kinds.add(_arrays_skeleton(found, depth, key_of, budget))
+        kinds.add(_arrays_skeleton(found, depth, key_of, budget, exact_lists=same and list in value_types))
     return kinds
 
 
-def _objects_skeletons(objects: Any, depth: int, key_of, budget: list) -> set:
-    """Skeletons of sibling objects: one per distinct key set, fields merged across objects."""
+def _objects_skeletons(objects: Any, depth: int, key_of, budget: list, exact_dicts: bool = False) -> set:
+    """Skeletons of sibling objects: one per distinct key set, fields merged across objects.
+
+    ``exact_dicts`` (every object is a plain dict, as json.loads makes them) allows the C-level
+    shortcuts of ``_records_group`` and ``_uniform_names``.
+    """
     if depth >= _JSON_MAX_DEPTH or budget[0] <= 0:
         return {"{}" if not any(objects) else "{…}"}
     if len(objects) > _JSON_MAX_ITEMS * 4:
         objects = objects[: _JSON_MAX_ITEMS * 4]
     # Group by key set; the common case (records with the same keys) is one C-level pass.
-    if max(map(len, objects)) <= _JSON_MAX_KEYS:
+    groups = _records_group(objects) if exact_dicts else None
+    if groups is not None:
+        pass
+    elif max(map(len, objects)) <= _JSON_MAX_KEYS:
         key_sets = set(map(tuple, objects))
         if len(key_sets) == 1:
             groups = {key_sets.pop(): objects}
@@ -600,6 +642,8 @@ def _objects_skeletons(objects: Any, depth: int, key_of, budget: list) -> set:
                     if name is None:
                         names[index] = _one(values[index], depth + 1, key_of, budget)
         else:
+            names = _uniform_names(group, plan, depth, key_of, budget) if exact_dicts and not plan.tail else None
+        if names is None:
             names = []
             for column in zip(*map(plan.fetch, group)):
                 column_types = set(map(type, column))
@@ -609,6 +653,50 @@ def _objects_skeletons(objects: Any, depth: int, key_of, budget: list) -> set:
                 names.append(name)
         out.add("{" + ",".join(map(add, plan.heads, plan.pick(names))) + plan.tail + "}")
     return out
+
+
+def _records_group(objects: Any) -> "dict | None":
+    """``{keys: objects}`` when every dict has the first one's keys in its order, else None.
+
+    One C-level comparison of all keys against the first dict's, repeated: json.loads shares
+    equal key strings, so it is mostly identity checks. Equal concatenations imply equal rows,
+    as a dict cannot hold a key twice.
+    """
+    keys = list(objects[0])
+    if not 0 < len(keys) <= _JSON_MAX_KEYS:
+        return None
+    if len(objects) > 1 and list(chain.from_iterable(objects)) != keys * len(objects):
+        return None
+    return {tuple(keys): objects}
+
+
+def _uniform_names(group: Any, plan: "_KeyPlan", depth: int, key_of, budget: list) -> "list | None":
+    """Field skeletons of same-keyed plain dicts whose every field has one type across the group.
+
+    Checked with one C-level comparison of all value types against the first row's; fields of
+    a container type are merged the way the general path merges them. None when types vary.
+    """
+    width = len(plan.keys)
+    values = list(chain.from_iterable(map(dict.values, group)))
+    value_types = list(map(type, values))
+    row_types = value_types[:width]
+    if value_types != row_types * len(group):
+        return None
+    names = list(map(_SCALAR_TYPE_NAMES.get, row_types))
+    if None in names:
+        for index, name in enumerate(names):
+            if name is None:
+                column = values[index::width]
+                field_type = row_types[index]
+                # What _union does with a column of one container type, without re-checking types.
+                if field_type is list:
+                    names[index] = _arrays_skeleton(column, depth + 1, key_of, budget, exact_lists=True)
+                elif field_type is dict:
+                    union = _objects_skeletons(column, depth + 1, key_of, budget, exact_dicts=True)
+                    names[index] = "|".join(sorted(union))
+                else:
+                    names[index] = "|".join(sorted(_union(column, depth + 1, key_of, budget)))
+    return names
 
 
 class _KeyPlan:
@@ -662,14 +750,25 @@ def _plan(keys: tuple, key_of) -> _KeyPlan:
     return plan
 
 
-def _arrays_skeleton(arrays: list, depth: int, key_of, budget: list) -> str:
+def _arrays_skeleton(arrays: list, depth: int, key_of, budget: list, exact_lists: bool = False) -> str:
     if depth >= _JSON_MAX_DEPTH or budget[0] <= 0:
         return "[]" if not any(arrays) else "[…]"
     budget[0] -= 1
     half = _JSON_MAX_ITEMS // 2
-    elements: list = []
-    for array in arrays[: _JSON_MAX_ITEMS * 4]:
-        elements.extend(array if len(array) <= _JSON_MAX_ITEMS else list(array[:half]) + list(array[-half:]))
+    arrays = arrays[: _JSON_MAX_ITEMS * 4]
+    if exact_lists and max(map(len, arrays)) <= _JSON_MAX_ITEMS:
+        # Short plain lists: their elements' types in one C-level pass; scalars need nothing more.
+        element_types = set(map(type, chain.from_iterable(arrays)))
+        if not element_types:
+            return "[]"
+        names = set(map(_SCALAR_TYPE_NAMES.get, element_types))
+        if None not in names:
+            return "[" + "|".join(_cap_union(sorted(names))) + "]"
+        elements = list(chain.from_iterable(arrays))
+    else:
+        elements = []
+        for array in arrays:
+            elements.extend(array if len(array) <= _JSON_MAX_ITEMS else list(array[:half]) + list(array[-half:]))
     if not elements:
         return "[]"
     return "[" + "|".join(_cap_union(sorted(_union(elements, depth + 1, key_of, budget)))) + "]"
@@ -1083,25 +1182,30 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
 
     Only C-level scans (``str.count``, literal-led regexes) over the text, plus the layout pass;
     counts of inline markers are close approximations, which is all a style profile needs.
+    A count is skipped when a one-character ``in`` (memchr, many times faster than a count) shows
+    that its pattern cannot occur: most answers lack most of these markers.
     """
     if layout is None:
         layout = _Layout(scanned)
     count = scanned.count
     lines = layout.nonblank_lines
-    exclamations = count("!")
-    questions = count("?")
+    exclamations = count("!") if "!" in scanned else 0
+    questions = count("?") if "?" in scanned else 0
     # Words: spaces between words (indentation excluded) plus one per line.
     words = max(count(" ") - layout.indent_chars + lines, 0) if scanned else 0
-    sentences = count(". ") + exclamations + questions + lines
-    stars = count("*")
+    sentences = (count(". ") if "." in scanned else 0) + exclamations + questions + lines
+    stars = count("*") if "*" in scanned else 0
     bold = count("**") // 2 if stars > 1 else 0
-    backticks = count("`")
-    urls = count("://")
-    md_links = count("](") if "](" in scanned else 0
+    backticks = count("`") if "`" in scanned else 0
+    urls = count("://") if "/" in scanned else 0
+    md_links = count("](") if "]" in scanned and "](" in scanned else 0
     links = md_links + urls - (count("](http") if md_links and urls else 0)
     per_word = 1.0 / words if words else 0.0
     ascii = scanned.isascii()
     data = scanned.encode("utf-8", "surrogatepass")
+    first_person = len(_FIRST_PERSON.findall(data)) if "I" in scanned else 0
+    second_person = len(_SECOND_PERSON.findall(data)) if "you" in scanned or "You" in scanned else 0
+    has_newline = "\n" in scanned
     stripped = scanned.strip()
     cut = stripped.find("\n\n")
     first = stripped if cut < 0 else stripped[:cut]
@@ -1132,8 +1236,8 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
         "json": 0.0,
         "tool_calls": float(n_tools),
         "refusal": 1.0 if refusal else 0.0,
-        "first_person": round(len(_FIRST_PERSON.findall(data)) * per_word, 4),
-        "second_person": round(len(_SECOND_PERSON.findall(data)) * per_word, 4),
+        "first_person": round(first_person * per_word, 4),
+        "second_person": round(second_person * per_word, 4),
         "avg_sentence_len": round(words / sentences, 2) if sentences else 0.0,
         "h1": float(levels[0]),
         "h2": float(levels[1]),
@@ -1162,15 +1266,15 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
         "last_words": float(last.count(" ") + last.count("\n") + 1) if last else 0.0,
         "ends_paragraph": 1.0 if tokens and tokens[-1] == "p" else 0.0,
         "ends_newline": 1.0 if scanned[-1:].isspace() else 0.0,
-        "trailing_spaces": float(count(" \n")),
+        "trailing_spaces": float(count(" \n")) if has_newline else 0.0,
         "curly_quotes": 0.0 if ascii else float(count("\u2019") + count("\u2018") + count("\u201c") + count("\u201d")),
-        "straight_quotes": float(count("'")),
+        "straight_quotes": float(count("'")) if "'" in scanned else 0.0,
         "dashes": 0.0 if ascii else float(count("\u2014") + count("\u2013")),
-        "spaced_hyphens": float(count(" - ")),
+        "spaced_hyphens": float(count(" - ")) if "-" in scanned else 0.0,
         "prose_exclamations": float(count("! ") + count("!\n")) if exclamations else 0.0,
-        "colons": float(count(":")),
-        "parens": float(count("(")),
-        "math": float(count("\\(") + count("\\[") + count("$$")),
+        "colons": float(count(":")) if ":" in scanned else 0.0,
+        "parens": float(count("(")) if "(" in scanned else 0.0,
+        "math": float((count("\\(") + count("\\[") if "\\" in scanned else 0) + (count("$$") if "$" in scanned else 0)),
         "opens_exclaim": 1.0 if "!" in stripped[:stripped.find("\n") % (len(stripped) + 1)] else 0.0,
         "item_bold_only": float(layout.item_bold_only),
         "line_chars": round((len(stripped) - stripped.count("\n")) / lines, 1) if lines else 0.0,
