@@ -14,6 +14,9 @@ cap), memory of baselines for 1,000 variants, the cost of `import llm_drift_otel
 100,000 calls with random prompt variants (bounded).
 
 Everything on: tracing to a BatchSpanProcessor, metrics to a reader, fingerprint, baseline, verdicts.
+
+Each contender's per-call time is given as wall clock and as the CPU time of its whole worker process
+(every thread, so work handed to the span export thread is counted too).
 """
 
 from __future__ import annotations
@@ -96,9 +99,10 @@ def _worker(name: str) -> None:
                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
     create = client.chat.completions.create
 
-    def run(scenario: str, calls: int) -> float:
+    def run(scenario: str, calls: int) -> str:
+        """Wall clock and CPU time of this process (every thread: the span export thread too) per call."""
         current["scenario"] = scenario
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         if scenario == "stream":
             for _ in range(calls):
                 for _chunk in create(model="gpt-4o", messages=MESSAGES, stream=True):
@@ -106,7 +110,7 @@ def _worker(name: str) -> None:
         else:
             for _ in range(calls):
                 create(model="gpt-4o", messages=MESSAGES)
-        return (time.perf_counter() - start) / calls
+        return f"{(time.perf_counter() - start) / calls} {(time.process_time() - cpu) / calls}"
 
     def rss_growth(calls: int) -> str:
         """RSS over `calls` calls with random prompt variants (system prompts), after a warm-up."""
@@ -163,8 +167,9 @@ class Worker:
         self.proc.stdin.flush()  # type: ignore[union-attr]
         return self.proc.stdout.readline()  # type: ignore[union-attr]
 
-    def run(self, scenario: str, calls: int) -> float:
-        return float(self.ask(scenario, calls))
+    def run(self, scenario: str, calls: int) -> tuple[float, float]:
+        wall, cpu = self.ask(scenario, calls).split()
+        return float(wall), float(cpu)
 
     def close(self) -> None:
         self.proc.stdin.close()  # type: ignore[union-attr]
@@ -185,22 +190,31 @@ def available_peers() -> list[str]:
 
 
 def compare(workers: list[Worker], scenario: str, rounds: int, calls: int, label: str) -> dict[str, float]:
+    """Medians of per-round means, wall clock and process CPU time, each against the bare SDK's.
+
+    Both are shown: wall clock is what an app waits; CPU time (all threads of the worker process) is what
+    the instrumentation costs, and it does not count the time a worker waited for a core that another
+    process on the machine held, so it is the steadier of the two on a busy machine.
+    """
     for w in workers:  # warm every path
         w.run(scenario, max(5, calls // 10))
-    samples: dict[str, list[float]] = {w.name: [] for w in workers}
+    samples: dict[str, list[tuple[float, float]]] = {w.name: [] for w in workers}
     for r in range(rounds):
         order = workers if r % 2 == 0 else list(reversed(workers))
         for w in order:
             samples[w.name].append(w.run(scenario, calls))
-    medians = {name: statistics.median(v) for name, v in samples.items()}
-    bare = medians["bare"]
+    walls = {name: statistics.median(s[0] for s in v) for name, v in samples.items()}
+    cpus = {name: statistics.median(s[1] for s in v) for name, v in samples.items()}
+    bare_wall, bare_cpu = walls["bare"], cpus["bare"]
     print(f"\n{label}: {rounds} interleaved rounds x {calls} calls, median per call")
-    for name, value in medians.items():
+    print(f"  {'':<22} {'wall clock':>22}   {'process CPU time':>22}")
+    for name in walls:
+        wall, cpu = walls[name], cpus[name]
         extra = ""
         if scenario == "stream":
-            extra = f"   {(value - bare) / 500 * 1e9:7.0f} ns added per chunk"
-        print(f"  {name:<22} {value * 1e6:9.1f} us   {value / bare:6.3f}x bare{extra}")
-    return medians
+            extra = f"   {(cpu - bare_cpu) / 500 * 1e9:7.0f} ns CPU added per chunk"
+        print(f"  {name:<22} {wall * 1e6:9.1f} us {wall / bare_wall:6.3f}x   {cpu * 1e6:9.1f} us {cpu / bare_cpu:6.3f}x{extra}")
+    return cpus
 
 
 def fingerprint_scaling(rounds: int) -> None:

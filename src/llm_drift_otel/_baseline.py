@@ -475,7 +475,11 @@ class Window:
     def push(self, shape: Any) -> None:
         """Add one response; past ``size`` responses, the oldest one leaves the window."""
         features = shape.features
-        if not (features.keys() <= self._keys):
+        last = _last_sparse
+        # quantised already against this window's schema with no unknown name (learn of the same response):
+        # nothing to adopt; else see whether the shape brings new feature names
+        if not (last[0] is features and last[1] is self._names and not last[2][2]) \
+                and not (features.keys() <= self._keys):
             self._grow(features)
         kind = shape.kind
         with self._lock:

@@ -60,6 +60,17 @@ def is_substitution(requested: str | None, served: str | None) -> bool:
         return False
     if requested == served:
         return False
+    if type(requested) is str and type(served) is str:
+        return _substitution(requested, served)
+    return _is_substitution(requested, served)
+
+
+@lru_cache(maxsize=4096)  # the same few (requested, served) pairs come back on every call
+def _substitution(requested: str, served: str) -> bool:
+    return _is_substitution(requested, served)
+
+
+def _is_substitution(requested: str, served: str) -> bool:
     req, srv = canonical(requested), canonical(served)
     if req == srv:
         return False

@@ -33,6 +33,14 @@ from .version import __version__
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.28.0"
 _TRUE, _FALSE = "true", "false"
+_NO_FALLBACK: tuple[bool, str | None, str | None, str | None] = (False, None, None, None)
+#: Metric attribute dicts kept for reuse (per model/server/variant combination); cleared whole past this.
+_MAX_CACHED_ATTRIBUTE_SETS = 1024
+_get_current_span = trace.get_current_span
+_set_span_in_context = trace.set_span_in_context
+_attach = otel_context.attach
+_detach = otel_context.detach
+_perf_counter = time.perf_counter
 
 
 def _flag(value: bool) -> str:
@@ -73,6 +81,8 @@ class Runtime:
         self.labels = LabelLimiter(config.max_shapes_per_variant, config.max_variants)
         self.chains = ChainsByParent()
         self.windows = RecentShapes(config.window_size, config.max_variants)
+        self.metric_attributes: dict[tuple, tuple[dict, dict, dict]] = {}  # see Call._metric_attributes
+        self.score_attributes: dict[tuple, dict] = {}
         if config.baseline_file:
             self.load_baselines(config.baseline_file)
 
@@ -169,57 +179,57 @@ class RecentShapes:
 class Call:
     """One SDK invocation: its span, and what we learn of it when it returns, raises or its stream ends."""
 
-    __slots__ = ("rt", "endpoint", "request", "span", "_token", "_start", "_done", "variant", "declared",
-                 "chain", "_lock", "owns_span", "peer_metrics", "_parent_key")
+    __slots__ = ("rt", "endpoint", "request", "span", "_token", "_start", "_once", "variant", "declared",
+                 "chain", "owns_span", "peer_metrics", "_parent_key")
 
     def __init__(self, rt: Runtime, endpoint: Endpoint, request: RequestInfo, peer_below: bool = False) -> None:
         self.rt = rt
         self.endpoint = endpoint
         self.request = request
-        self._done = False
-        self._lock = threading.Lock()
-        self.declared = current_variant()
+        self._once = [True]  # popped by the first ending (list.pop is atomic): the span ends exactly once
+        declared = self.declared = current_variant()
         try:
-            self.variant = self.declared.name if self.declared else variant_of_system_prompt(request.system_prompt)
+            self.variant = declared.name if declared else variant_of_system_prompt(request.system_prompt)
         except Exception as exc:
             stage_failed("prompt variant", exc)
             self.variant = "none"
         self._parent_key: tuple[int, int] | None = None
-        self.chain = self._chain()
+        current = _get_current_span()
+        chain = self.chain = self._chain(current)
         op = endpoint.operation
+        model = request.model
         attributes: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: op,
             sc.GEN_AI_PROVIDER_NAME: request.provider,
             sc.PROMPT_VARIANT: self.variant,
         }
-        if request.model:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
+        if model:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = model
         if request.server_address:
             attributes[sc.SERVER_ADDRESS] = request.server_address
             if request.server_port:
                 attributes[sc.SERVER_PORT] = request.server_port
         if request.output_type:
             attributes[sc.GEN_AI_OUTPUT_TYPE] = request.output_type
-        if self.declared:
-            attributes[sc.GEN_AI_PROMPT_NAME] = self.declared.name
-            if self.declared.tuned_for:
-                attributes[sc.PROMPT_TUNED_FOR] = list(self.declared.tuned_for)
-        attributes[sc.FALLBACK_ATTEMPT] = self.chain.attempt_number() if self.chain is not None else 0
-        current = trace.get_current_span()
+        if declared:
+            attributes[sc.GEN_AI_PROMPT_NAME] = declared.name
+            if declared.tuned_for:
+                attributes[sc.PROMPT_TUNED_FOR] = list(declared.tuned_for)
+        attributes[sc.FALLBACK_ATTEMPT] = chain.attempt_number() if chain is not None else 0
         if is_peer_llm_span(current):
             # another GenAI instrumentation wraps outside us: one span for the call, carrying both
             self.span, self.owns_span, self._token = current, False, None
             current.set_attributes(attributes)
         else:
-            name = f"{op} {request.model}" if request.model else op
-            self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            span = self.span = rt.tracer.start_span(f"{op} {model}" if model else op, kind=SpanKind.CLIENT,
+                                                    attributes=attributes)
             self.owns_span = True
-            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+            self._token = _attach(_set_span_in_context(span))
         # a peer records gen_ai.client.* metrics for this call: do not count it twice
         self.peer_metrics = peer_below or not self.owns_span
-        self._start = time.perf_counter()
+        self._start = _perf_counter()
 
-    def _chain(self) -> AttemptChain | None:
+    def _chain(self, current: Any) -> AttemptChain | None:
         """This call's attempt chain: the app's `request()`, else the one of the parent span if it has one.
 
         A parent span gets a chain only once an attempt under it fails (`_failed_chain`), so the
@@ -229,7 +239,7 @@ class Call:
             chain = current_request()
             if chain is not None:
                 return chain
-            parent = trace.get_current_span().get_span_context()
+            parent = current.get_span_context()
             if parent.is_valid:
                 self._parent_key = (parent.trace_id, parent.span_id)
                 return self.rt.chains.peek(self._parent_key)
@@ -247,7 +257,7 @@ class Call:
         token, self._token = self._token, None
         if token is not None:
             try:
-                otel_context.detach(token)
+                _detach(token)
             except Exception as exc:
                 stage_failed("context detach", exc)
 
@@ -257,14 +267,15 @@ class Call:
         """The SDK returned `result`: finish now, or hand back a stream proxy that finishes later."""
         try:
             endpoint = self.endpoint
-            if self.request.raw_response and endpoint.unwrap_raw is not None:
+            request = self.request
+            if request.raw_response and endpoint.unwrap_raw is not None:
                 body, _headers = endpoint.unwrap_raw(result)
                 info = endpoint.response(body) if body is not None else ResponseInfo(output=None)
                 if body is None:
                     info.complete = False
                 self.finish(info)
                 return result
-            if self.request.stream and endpoint.stream is not None:
+            if request.stream and endpoint.stream is not None:
                 from ._streams import wrap_stream
 
                 accumulator = endpoint.stream(self.rt.config.max_scan_bytes)
@@ -287,10 +298,10 @@ class Call:
 
     def finish(self, info: ResponseInfo | None, error: BaseException | None = None) -> None:
         """End the span and record metrics, exactly once whatever path gets here first."""
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
+        try:
+            self._once.pop()
+        except IndexError:
+            return
         try:
             self._finish(info, error)
         except Exception as exc:
@@ -301,17 +312,32 @@ class Call:
             except Exception:
                 pass
 
+    def _metric_attributes(self, response_model: str | None) -> tuple[dict, dict, dict]:
+        """The gen_ai.client.* attributes (common, input tokens, output tokens): the same few sets come back on
+        every call, so they are built once per (operation, provider, models, server) and reused (the SDK copies
+        what it keeps; nothing writes to these dicts)."""
+        request = self.request
+        key = (self.endpoint.operation, request.provider, request.model, request.server_address, response_model)
+        cache = self.rt.metric_attributes
+        found = cache.get(key)
+        if found is None:
+            common: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: key[0], sc.GEN_AI_PROVIDER_NAME: key[1]}
+            if request.model:
+                common[sc.GEN_AI_REQUEST_MODEL] = request.model
+            if request.server_address:
+                common[sc.SERVER_ADDRESS] = request.server_address
+            if response_model:
+                common[sc.GEN_AI_RESPONSE_MODEL] = response_model
+            found = (common, {**common, sc.GEN_AI_TOKEN_TYPE: "input"}, {**common, sc.GEN_AI_TOKEN_TYPE: "output"})
+            if len(cache) >= _MAX_CACHED_ATTRIBUTE_SETS:
+                cache.clear()
+            cache[key] = found
+        return found
+
     def _finish(self, info: ResponseInfo | None, error: BaseException | None) -> None:
         rt, request, span = self.rt, self.request, self.span
-        duration = time.perf_counter() - self._start
+        duration = _perf_counter() - self._start
         provider = request.provider
-        attrs: dict[str, Any] = {}
-        common_metric_attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: self.endpoint.operation,
-                                               sc.GEN_AI_PROVIDER_NAME: provider}
-        if request.model:
-            common_metric_attrs[sc.GEN_AI_REQUEST_MODEL] = request.model
-        if request.server_address:
-            common_metric_attrs[sc.SERVER_ADDRESS] = request.server_address
 
         if error is not None:
             error_type = type(error).__qualname__
@@ -329,18 +355,22 @@ class Call:
                 span.end()
             if not self.peer_metrics:
                 try:
-                    rt.duration.record(duration, {**common_metric_attrs, sc.ERROR_TYPE: error_type})
+                    common = self._metric_attributes(None)[0]
+                    rt.duration.record(duration, {**common, sc.ERROR_TYPE: error_type})
                 except Exception as exc:
                     stage_failed("metrics recording", exc)
             return
 
-        info = info or ResponseInfo(complete=False)
+        if info is None:
+            info = ResponseInfo(complete=False)
         gateway = info.gateway
-        serving = (gateway.serving_model if gateway and gateway.serving_model else None) or info.model or request.model
-        attrs[sc.SERVING_MODEL] = serving or "unknown"
-        if info.model:
-            attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
-            common_metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = info.model
+        model = info.model
+        serving = (gateway.serving_model if gateway is not None and gateway.serving_model else None) \
+            or model or request.model
+        serving_label = serving or "unknown"
+        attrs: dict[str, Any] = {sc.SERVING_MODEL: serving_label}
+        if model:
+            attrs[sc.GEN_AI_RESPONSE_MODEL] = model
         if info.id:
             attrs[sc.GEN_AI_RESPONSE_ID] = info.id
         if info.finish_reasons:
@@ -358,24 +388,28 @@ class Call:
             attrs[sc.PROMPT_MISMATCH] = mismatch
 
         # fallback: explicit > gateway > chain > policy
-        fb_active, fb_source, fb_primary, fb_reason = False, None, None, None
+        fallback = _NO_FALLBACK
         try:
-            fb_active, fb_source, fb_primary, fb_reason = self._resolve_fallback(provider, serving, gateway)
+            fallback = self._resolve_fallback(provider, serving, gateway)
         except Exception as exc:
             stage_failed("fallback resolution", exc)
+        fb_active = fallback[0]
         attrs[sc.FALLBACK_ACTIVE] = fb_active
         if fb_active:
+            _, fb_source, fb_primary, fb_reason = fallback
             attrs[sc.FALLBACK_SOURCE] = fb_source
             if fb_primary:
                 attrs[sc.FALLBACK_PRIMARY] = fb_primary
             if fb_reason:
                 attrs[sc.FALLBACK_REASON] = fb_reason
 
+        output = info.output
         shape: Shape | None = None
-        if self.endpoint.produces_output and info.output is not None and info.complete:
+        if output is not None and info.complete and self.endpoint.produces_output:
             try:
-                shape = fingerprint_output(info.output, max_scan_bytes=rt.config.max_scan_bytes,
-                                           hash_keys=rt.config.hash_signature_keys)
+                config = rt.config
+                shape = fingerprint_output(output, max_scan_bytes=config.max_scan_bytes,
+                                           hash_keys=config.hash_signature_keys)
             except Exception as exc:
                 stage_failed("fingerprint", exc)
 
@@ -389,7 +423,7 @@ class Call:
             attrs[sc.SHAPE_REFUSAL] = shape.refusal
             if declared is not None and declared.contract is not None:
                 try:
-                    contract_ok = bool(declared.contract.check(info.output, shape))
+                    contract_ok = bool(declared.contract.check(output, shape))
                     attrs[sc.SHAPE_CONTRACT_OK] = contract_ok
                 except Exception as exc:
                     stage_failed("contract check", exc)
@@ -405,7 +439,7 @@ class Call:
             if single is not None:
                 window = None
                 try:
-                    window = rt.windows.verdict(self.variant, serving or "unknown", shape, baseline)
+                    window = rt.windows.verdict(self.variant, serving_label, shape, baseline)
                 except Exception as exc:
                     stage_failed("window verdict", exc)
                 verdict = combine(shape, single, window)
@@ -413,9 +447,9 @@ class Call:
                     attrs[sc.SHAPE_DRIFTED] = verdict.drifted
                     attrs[sc.SHAPE_DRIFT_SCORE] = float(verdict.score)
 
-        if rt.config.capture_content and info.output is not None:
+        if rt.config.capture_content and output is not None:
             try:
-                text = info.output.text[: rt.config.max_scan_bytes]
+                text = output.text[: rt.config.max_scan_bytes]
                 attrs[sc.GEN_AI_OUTPUT_MESSAGES] = json.dumps(
                     [{"role": "assistant", "parts": [{"type": "text", "content": text}]}])
             except Exception as exc:
@@ -431,14 +465,13 @@ class Call:
 
         if self.chain is not None:
             try:
-                self.chain.record_success(fb_active and fb_source == sc.SOURCE_CHAIN)
+                self.chain.record_success(fb_active and fallback[1] == sc.SOURCE_CHAIN)
             except Exception as exc:
                 stage_failed("fallback chain update", exc)
 
         try:
-            self._record_metrics(common_metric_attrs, duration, info, serving or "unknown", provider, shape,
-                                 verdict, substituted, mismatch, contract_ok,
-                                 (fb_active, fb_source, fb_primary, fb_reason))
+            self._record_metrics(duration, info, serving_label, provider, shape, verdict, substituted, mismatch,
+                                 contract_ok, fallback)
         except Exception as exc:
             stage_failed("metrics recording", exc)
 
@@ -459,16 +492,17 @@ class Call:
             return True, sc.SOURCE_POLICY, only, None
         return False, None, None, None
 
-    def _record_metrics(self, common: dict, duration: float, info: ResponseInfo, serving: str, provider: str,
+    def _record_metrics(self, duration: float, info: ResponseInfo, serving: str, provider: str,
                         shape: Shape | None, verdict: Any, substituted: bool, mismatch: bool,
                         contract_ok: bool | None, fallback: tuple) -> None:
         rt = self.rt
         if not self.peer_metrics:
+            common, input_attrs, output_attrs = self._metric_attributes(info.model)
             rt.duration.record(duration, common)
             if info.input_tokens is not None:
-                rt.tokens.record(info.input_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "input"})
+                rt.tokens.record(info.input_tokens, input_attrs)
             if info.output_tokens is not None:
-                rt.tokens.record(info.output_tokens, {**common, sc.GEN_AI_TOKEN_TYPE: "output"})
+                rt.tokens.record(info.output_tokens, output_attrs)
         fb_active, fb_source, fb_primary, fb_reason = fallback
         if fb_active:
             rt.fallbacks.add(1, {
@@ -480,14 +514,20 @@ class Call:
         if shape is None:
             return
         variant_label, shape_label = rt.labels.labels(self.variant, shape.id)
-        drifted = bool(verdict is not None and verdict.ready and verdict.drifted)
+        ready = verdict is not None and verdict.ready
+        fb_flag = _TRUE if fb_active else _FALSE
         # in the order of sc.RESPONSES_ATTRIBUTES
-        rt.responses.add((provider, serving, variant_label, shape.kind, shape_label, _flag(fb_active),
-                          _flag(drifted), _flag(shape.refusal), _flag(substituted), _flag(mismatch),
+        rt.responses.add((provider, serving, variant_label, shape.kind, shape_label, fb_flag,
+                          _TRUE if ready and verdict.drifted else _FALSE, _TRUE if shape.refusal else _FALSE,
+                          _TRUE if substituted else _FALSE, _TRUE if mismatch else _FALSE,
                           None if contract_ok is None else _flag(contract_ok)))
-        if verdict is not None and verdict.ready:
-            rt.drift_scores.record(float(verdict.score), {
-                sc.SERVING_MODEL: serving,
-                sc.PROMPT_VARIANT: variant_label,
-                sc.FALLBACK_ACTIVE: _flag(fb_active),
-            })
+        if ready:
+            key = (serving, variant_label, fb_flag)
+            cache = rt.score_attributes
+            attributes = cache.get(key)
+            if attributes is None:
+                attributes = {sc.SERVING_MODEL: serving, sc.PROMPT_VARIANT: variant_label, sc.FALLBACK_ACTIVE: fb_flag}
+                if len(cache) >= _MAX_CACHED_ATTRIBUTE_SETS:
+                    cache.clear()
+                cache[key] = attributes
+            rt.drift_scores.record(float(verdict.score), attributes)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from ._log import stage_failed
 from ._peers import wrapped_by_peer
 from .providers import Endpoint
-from .providers._common import enter_routed_call, inside_routed_call, leave_routed_call
+from .providers._common import _inside_routed_call, enter_routed_call, leave_routed_call
 
 # The Runtime of the active instrumentation, or None. Set by the instrumentor.
 _state: dict[str, Any] = {"runtime": None}
@@ -35,11 +35,13 @@ def _accepts(endpoint: Endpoint, instance: Any, args: tuple, kwargs: dict) -> bo
 
 
 def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
+    state, inside_routed_call, filtered = _state, _inside_routed_call.get, endpoint.accepts is not None
+
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        runtime = _state["runtime"]
+        runtime = state["runtime"]
         if runtime is None or inside_routed_call():  # a router's own SDK calls: its span covers them
             return wrapped(*args, **kwargs)
-        if endpoint.accepts is not None and not _accepts(endpoint, instance, args, kwargs):
+        if filtered and not _accepts(endpoint, instance, args, kwargs):
             return wrapped(*args, **kwargs)
         call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:
@@ -62,11 +64,13 @@ def sync_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
 
 
 def async_wrapper(endpoint: Endpoint, provider: str) -> Callable[..., Any]:
+    state, inside_routed_call, filtered = _state, _inside_routed_call.get, endpoint.accepts is not None
+
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        runtime = _state["runtime"]
+        runtime = state["runtime"]
         if runtime is None or inside_routed_call():  # a router's own SDK calls: its span covers them
             return await wrapped(*args, **kwargs)
-        if endpoint.accepts is not None and not _accepts(endpoint, instance, args, kwargs):
+        if filtered and not _accepts(endpoint, instance, args, kwargs):
             return await wrapped(*args, **kwargs)
         call = runtime.begin(endpoint, provider, instance, args, kwargs, wrapped_by_peer(wrapped))
         if call is None:

@@ -176,6 +176,8 @@ def litellm_fallback_reason(headers: Mapping[str, Any] | None) -> str | None:
 
 def chat_tool_calls(raw: Any) -> tuple[Any, ...]:
     """`message.tool_calls` of a chat completion as `ToolCall`s (name and argument text, no values read)."""
+    if not raw:
+        return ()
     from .._fingerprint import ToolCall
 
     calls = []

@@ -30,18 +30,35 @@ _EMBEDDINGS = "openai.resources.embeddings"
 _BASE_CLIENT = "openai._base_client"
 
 
+# (client class, URL object, (provider, host, port)) of the last call: an app talks through one or a few clients,
+# and their URL objects are immutable, so the host and port are read once, not on every call. The key is the
+# client's stored `_base_url` when it has one: the public `base_url` property of recent SDKs runs an import on
+# every read, and its setter replaces `_base_url`, so a changed URL is seen at once.
+_last_client: tuple = (None, None, None)
+
+
 def _client_info(instance: Any) -> tuple[str, str | None, int | None]:
+    global _last_client
     client = getattr(instance, "_client", None)
+    kind = type(client)
+    stored = getattr(client, "__dict__", None)
+    key = stored.get("_base_url") if type(stored) is dict else None
+    last = _last_client
+    if key is not None and last[1] is key and last[0] is kind:
+        return last[2]
     provider = PROVIDER
-    if client is not None and "Azure" in type(client).__name__:
+    if client is not None and "Azure" in kind.__name__:
         provider = "azure.ai.openai"
     host, port = server_of(getattr(client, "base_url", None))
-    return provider, host, port
+    found = (provider, host, port)
+    if key is not None and not isinstance(key, (str, bytes, bytearray)):
+        _last_client = (kind, key, found)  # holds a class and a URL object, never the client itself
+    return found
 
 
 def _raw_kind(kwargs: Mapping[str, Any]) -> str | None:
     headers = kwargs.get("extra_headers")
-    if isinstance(headers, Mapping):
+    if headers is not None and isinstance(headers, Mapping):
         value = headers.get(_RAW_HEADER)
         if isinstance(value, str):
             return value
@@ -62,6 +79,8 @@ def _base_request(instance: Any, kwargs: Mapping[str, Any]) -> RequestInfo:
 
 
 def _output_type(response_format: Any) -> str | None:
+    if response_format is None:
+        return None
     if isinstance(response_format, type):  # a pydantic model passed to parse()
         return "json"
     kind = field(response_format, "type")
@@ -91,9 +110,10 @@ _asked: ContextVar[_Asked | None] = ContextVar("llm_drift_openai_asked", default
 
 def _note_request(kwargs: Mapping[str, Any]) -> None:
     extra = kwargs.get("extra_body")
-    models = field(extra, "models") if isinstance(extra, Mapping) else None
-    route = field(extra, "route") if isinstance(extra, Mapping) else None
-    _asked.set(_Asked(str_or_none(kwargs.get("model")), bool(models) or route == "fallback"))
+    lists_fallbacks = False
+    if extra is not None and isinstance(extra, Mapping):
+        lists_fallbacks = bool(field(extra, "models")) or field(extra, "route") == "fallback"
+    _asked.set(_Asked(str_or_none(kwargs.get("model")), lists_fallbacks))
     note_response_headers(None)  # the tap notes this call's own
 
 
@@ -106,9 +126,18 @@ def note_headers(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> bool:
     return False
 
 
+def _has_litellm_headers(headers: Mapping[str, Any]) -> bool:
+    """Might the LiteLLM proxy have reported in these headers? (Two membership tests: cheaper than two misses
+    of `get` on an HTTP client's case-insensitive headers.)"""
+    try:
+        return "x-litellm-model-name" in headers or "x-litellm-attempted-fallbacks" in headers
+    except Exception:
+        return True  # an odd mapping: read it the long way
+
+
 def gateway_of(asked: _Asked | None, headers: Mapping[str, str] | None, served: str | None) -> GatewayReport | None:
     """What a gateway reported: the LiteLLM proxy in its headers, OpenRouter by serving another listed model."""
-    if headers is not None:
+    if headers is not None and _has_litellm_headers(headers):
         deployment = str_or_none(headers.get("x-litellm-model-name"))  # provider/model, e.g. azure/gpt-4o
         fallbacks = litellm_fallbacks(headers)
         if deployment is not None or fallbacks:
@@ -156,6 +185,11 @@ def chat_output(response: Any) -> ModelOutput | None:
 
 
 def chat_response(response: Any) -> ResponseInfo:
+    if type(response) is _chat_completion_class():
+        try:
+            return _chat_completion_response(response)
+        except Exception:  # an object not as the SDK's types say: read it the general way
+            pass
     choices = field(response, "choices") or ()
     input_tokens, output_tokens = chat_usage(field(response, "usage"))
     return ResponseInfo(
@@ -168,8 +202,73 @@ def chat_response(response: Any) -> ResponseInfo:
     )
 
 
+_chat_class: list = []
+
+
+def _chat_completion_class() -> Any:
+    """The SDK's `ChatCompletion` type (looked up once the SDK is loaded), or None."""
+    if _chat_class:
+        return _chat_class[0]
+    import sys
+
+    module = sys.modules.get("openai.types.chat.chat_completion")
+    found = getattr(module, "ChatCompletion", None) if module is not None else None
+    if found is not None:
+        _chat_class.append(found)
+    return found
+
+
+def _chat_completion_response(response: Any) -> ResponseInfo:
+    """`chat_response` for the SDK's own `ChatCompletion`: its fields read as attributes, values checked as there."""
+    choices = response.choices or ()
+    usage = response.usage
+    input_tokens, output_tokens = (None, None) if usage is None else (
+        as_int(usage.prompt_tokens), as_int(usage.completion_tokens))
+    output = None
+    if choices:
+        message = choices[0].message
+        refusal = message.refusal
+        content = message.content
+        calls = message.tool_calls
+        output = ModelOutput(
+            text=(content if isinstance(content, str) else text_of_content(content))
+            or (refusal if isinstance(refusal, str) else ""),
+            tool_calls=chat_tool_calls(calls) if calls else (),
+            refusal=bool(refusal),
+        )
+    if len(choices) == 1:
+        reason = choices[0].finish_reason
+        finish_reasons = (str(reason),) if reason else ()
+    else:
+        finish_reasons = tuple(str(r) for r in (c.finish_reason for c in choices) if r)
+    return ResponseInfo(
+        model=str_or_none(response.model),
+        id=str_or_none(response.id),
+        finish_reasons=finish_reasons,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        output=output,
+    )
+
+
 def chat_result(response: Any) -> ResponseInfo:
     return _with_gateway(chat_response(response))
+
+
+_chunk_classes: list = []
+
+
+def _chunk_class() -> Any:
+    """The SDK's `ChatCompletionChunk` type (looked up once the SDK has loaded it), or None."""
+    if _chunk_classes:
+        return _chunk_classes[0]
+    import sys
+
+    module = sys.modules.get("openai.types.chat.chat_completion_chunk")
+    found = getattr(module, "ChatCompletionChunk", None) if module is not None else None
+    if found is not None:
+        _chunk_classes.append(found)
+    return found
 
 
 class ChatStreamAccumulator:
@@ -189,6 +288,37 @@ class ChatStreamAccumulator:
         self._refusal = TextBuffer(4096)
 
     def add(self, chunk: Any) -> None:
+        if type(chunk) is _chunk_class():
+            # the SDK's own ChatCompletionChunk with one choice (the common case): its fields read as
+            # attributes, every one read before anything is kept, so an odd chunk falls back whole
+            try:
+                choices = chunk.choices
+                usage = chunk.usage
+                if len(choices) == 1:
+                    choice = choices[0]
+                    index, delta, reason = choice.index, choice.delta, choice.finish_reason
+                    content, refusal, calls = delta.content, delta.refusal, delta.tool_calls
+                    fast = True
+                else:
+                    fast = False
+            except Exception:
+                fast = False
+            if fast:
+                if self._model is None:
+                    self._model = str_or_none(field(chunk, "model"))
+                    self._id = str_or_none(field(chunk, "id"))
+                if usage is not None:
+                    self._usage = usage
+                if index == 0:
+                    if content:
+                        self._text.add(content)
+                    if refusal:
+                        self._refusal.add(refusal)
+                    if calls:
+                        self._add_tool_calls(calls)
+                    if reason:
+                        self._finish.append(str(reason))
+                return
         if self._model is None:
             self._model = str_or_none(field(chunk, "model"))
             self._id = str_or_none(field(chunk, "id"))
@@ -205,16 +335,19 @@ class ChatStreamAccumulator:
             refusal = field(delta, "refusal")
             if refusal:
                 self._refusal.add(refusal)
-            for call in field(delta, "tool_calls") or ():
-                index = field(call, "index", 0)
-                slot = self._tools.setdefault(index, [None, TextBuffer(65536)])
-                function = field(call, "function")
-                if slot[0] is None:
-                    slot[0] = field(function, "name")
-                slot[1].add(field(function, "arguments"))
+            self._add_tool_calls(field(delta, "tool_calls"))
             reason = field(choice, "finish_reason")
             if reason:
                 self._finish.append(str(reason))
+
+    def _add_tool_calls(self, calls: Any) -> None:
+        for call in calls or ():
+            index = field(call, "index", 0)
+            slot = self._tools.setdefault(index, [None, TextBuffer(65536)])
+            function = field(call, "function")
+            if slot[0] is None:
+                slot[0] = field(function, "name")
+            slot[1].add(field(function, "arguments"))
 
     def result(self) -> ResponseInfo:
         info = self.read()
