@@ -142,11 +142,13 @@ def combine(shape: Shape, single: Verdict, window: Verdict | None) -> Verdict:
 class RecentShapes:
     """The last answers of each (variant, serving model), and their window verdict.
 
-    The window test costs far more than a push, so a verdict is recomputed every `_EVERY` answers
-    (and until the first one is ready) and reused in between. Bounded: least recently used keys go.
+    The window test costs far more than a push, so a verdict is recomputed every few answers (and until
+    the first one is ready) and reused in between: every `_EVERY_FALLBACK` answers of fallback traffic,
+    where the alert needs it fast and calls are few; once per turnover of the window (`size` answers) on
+    primary traffic, which is nearly every call and changes slowly. Bounded: least recently used keys go.
     """
 
-    _EVERY = 4
+    _EVERY_FALLBACK = 4
 
     def __init__(self, size: int, max_keys: int) -> None:
         self._size = size
@@ -154,7 +156,7 @@ class RecentShapes:
         self._entries: OrderedDict[tuple[str, str], list] = OrderedDict()
         self._lock = threading.Lock()
 
-    def verdict(self, variant: str, model: str, shape: Shape, baseline: Any) -> Verdict | None:
+    def verdict(self, variant: str, model: str, shape: Shape, baseline: Any, fallback: bool = True) -> Verdict | None:
         key = (variant, model)
         with self._lock:
             entry = self._entries.get(key)
@@ -165,7 +167,8 @@ class RecentShapes:
             else:
                 self._entries.move_to_end(key)
             entry[1] += 1
-            due = entry[2] is None or not entry[2].ready or entry[1] % self._EVERY == 0
+            every = self._EVERY_FALLBACK if fallback else max(self._size, self._EVERY_FALLBACK)
+            due = entry[2] is None or not entry[2].ready or entry[1] % every == 0
         window = entry[0]
         window.push(shape)
         if due:
@@ -439,7 +442,7 @@ class Call:
             if single is not None:
                 window = None
                 try:
-                    window = rt.windows.verdict(self.variant, serving_label, shape, baseline)
+                    window = rt.windows.verdict(self.variant, serving_label, shape, baseline, fb_active)
                 except Exception as exc:
                     stage_failed("window verdict", exc)
                 verdict = combine(shape, single, window)
