@@ -131,39 +131,6 @@ _QTABLE_SIZE = 2048
 _QTABLE_GET = {float(i): int(math.log1p(i) * _QUANT + 0.5) for i in range(_QTABLE_SIZE)}.get
 
 
-def _qvalues(features: Any, names: tuple, index: dict) -> tuple[list[int], list[tuple[str, int]]]:
-    """Quantised log1p values in ``names`` order (0 for a missing feature), and (name, q) of unknown names.
-
-    Fast path, C-level maps only, when the mapping holds exactly ``names`` in that order (every shape of
-    one fingerprint version does) and every value is a finite number >= 0. Otherwise value by value:
-    a negative value reads as absent (0); NaN, non-numbers read as 0; +inf as the largest step.
-    """
-    if names and len(features) == len(names):
-        try:
-            if tuple(features) == names:
-                # Most values are small whole counts: one dict lookup each; the rest (sizes, ratios,
-                # anything odd) one by one, exactly as _quantise does.
-                qs = list(map(_QTABLE_GET, features.values()))
-                if None in qs:
-                    for j, raw in enumerate(features.values()):
-                        if qs[j] is None:
-                            qs[j] = _quantise(raw)
-                return qs, []
-        except (TypeError, ValueError, OverflowError):
-            pass
-    qs = [0] * len(names)
-    unknown: list[tuple[str, int]] = []
-    for name, raw in features.items():
-        q = _quantise(raw)
-        j = index.get(name)
-        if j is None:
-            if isinstance(name, str):
-                unknown.append((name, q))
-        else:
-            qs[j] = q
-    return qs, unknown
-
-
 _MappingProxy = type(type.__dict__)
 # The last shape quantised, against one schema: ``learn`` and ``Window.push`` of the same response (same
 # immutable features mapping, same interned schema) share one pass. One slot, replaced whole (atomic).
@@ -171,10 +138,13 @@ _last_sparse: tuple = (None, None, None)
 
 
 def _sparse_qvalues(features: Any, names: tuple, index: dict) -> tuple[list[int], list[int], list[tuple[str, int]]]:
-    """Like ``_qvalues``, but only the non-zero steps: (positions in ``names``, their q, unknown (name, q)).
+    """The quantised log1p values of a shape's non-zero features: (positions in ``names``, their q,
+    unknown (name, q)).
 
     Most features of one response are 0 (absent markers), so the sums are updated at a few positions
-    instead of rebuilt whole. Same q values as ``_qvalues``, position by position.
+    only. Fast path, C-level maps, when the mapping holds exactly ``names`` in that order (every shape of
+    one fingerprint version does); otherwise value by value: negative, NaN or non-numbers read as absent,
+    +inf as the largest step, unknown names are returned for the schema to grow.
     """
     global _last_sparse
     last = _last_sparse
@@ -208,7 +178,7 @@ def _sparse_qvalues(features: Any, names: tuple, index: dict) -> tuple[list[int]
                 if isinstance(name, str):
                     unknown.append((name, q))
             else:
-                pairs[j] = q  # a repeated name (a foreign mapping): the last value wins, as in _qvalues
+                pairs[j] = q  # a repeated name (a foreign mapping): the last value wins
         pos = sorted(j for j, q in pairs.items() if q)
         result = (pos, [pairs[j] for j in pos], unknown)
     if type(features) is _MappingProxy:  # a fingerprint's read-only features: safe to reuse for this shape

@@ -202,20 +202,25 @@ def chat_response(response: Any) -> ResponseInfo:
     )
 
 
-_chat_class: list = []
+_sdk_classes: dict[str, Any] = {}
+
+
+def _sdk_class(module_name: str, name: str) -> Any:
+    """One of the SDK's response types, once the SDK has loaded its module (never imported from here), or None."""
+    key = module_name + ":" + name
+    found = _sdk_classes.get(key)
+    if found is None:
+        import sys
+
+        module = sys.modules.get(module_name)
+        found = getattr(module, name, None) if module is not None else None
+        if found is not None:
+            _sdk_classes[key] = found
+    return found
 
 
 def _chat_completion_class() -> Any:
-    """The SDK's `ChatCompletion` type (looked up once the SDK is loaded), or None."""
-    if _chat_class:
-        return _chat_class[0]
-    import sys
-
-    module = sys.modules.get("openai.types.chat.chat_completion")
-    found = getattr(module, "ChatCompletion", None) if module is not None else None
-    if found is not None:
-        _chat_class.append(found)
-    return found
+    return _sdk_class("openai.types.chat.chat_completion", "ChatCompletion")
 
 
 def _chat_completion_response(response: Any) -> ResponseInfo:
@@ -255,20 +260,8 @@ def chat_result(response: Any) -> ResponseInfo:
     return _with_gateway(chat_response(response))
 
 
-_chunk_classes: list = []
-
-
 def _chunk_class() -> Any:
-    """The SDK's `ChatCompletionChunk` type (looked up once the SDK has loaded it), or None."""
-    if _chunk_classes:
-        return _chunk_classes[0]
-    import sys
-
-    module = sys.modules.get("openai.types.chat.chat_completion_chunk")
-    found = getattr(module, "ChatCompletionChunk", None) if module is not None else None
-    if found is not None:
-        _chunk_classes.append(found)
-    return found
+    return _sdk_class("openai.types.chat.chat_completion_chunk", "ChatCompletionChunk")
 
 
 class ChatStreamAccumulator:
