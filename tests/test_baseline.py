@@ -730,3 +730,31 @@ def test_a_marker_the_primary_uses_at_the_same_rate_is_not_drift():
     wins = [[FakeShape(s.kind, s.id, {**s.features, "emoji": 1 if i < 4 else 0}) for i, s in enumerate(w)]
             for w in windows(gpt_like, 40, seed=22)]
     assert sum(b.compare(w).drifted for w in wins) <= 1
+
+
+def test_whitened_sum_walks_few_active_markers_sparsely_with_the_same_result():
+    """JSON variants move 3 of 46 dense markers: the sparse walk must equal the full products."""
+    from llm_drift_otel import _baseline as bm
+
+    rng = random.Random(1)
+    d = 46
+    inverse = [[rng.gauss(0, 1) for _ in range(c + 1)] for c in range(d)]
+    squares = [[x * x for x in r] for r in inverse]
+    for _ in range(200):
+        active = rng.sample(range(d), rng.choice((1, 3, 10, 40)))  # sparse and dense paths
+        wsum, wsq, dq = [0] * 60, [0] * 60, [0.0] * 60
+        idx, isd = tuple(range(d)), [rng.uniform(0.5, 2) for _ in range(d)]
+        for i in active:
+            wsum[i] = rng.randrange(1, 5000)
+            wsq[i] = wsum[i] * rng.randrange(200, 400)
+            dq[i] = rng.gauss(0, 2000)
+        got = bm._whitened_sum((idx, isd, inverse, squares), dq, wsum, wsq, 20, 300.0, 16.0)
+        mq, vq = 20 * bm._QUANT, 1.0 / (20 * 19 * bm._QUANT ** 2)
+        zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]
+        varz = [(20 * wsq[j] - wsum[j] ** 2) * vq * s * s for j, s in zip(idx, isd)]
+        want = 0.0
+        for row, sq in zip(inverse, squares):
+            pm = sum(a * b for a, b in zip(row, zbar))
+            vw = sum(a * b for a, b in zip(sq, varz))
+            want += min(pm * pm / (max(vw, 1.0) * (1 / 20 + 1 / 300)), 16.0)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)

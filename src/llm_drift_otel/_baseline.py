@@ -349,6 +349,23 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
     varz = [(m * wsq[j] - wsum[j] * wsum[j]) * vq * s * s for j, s in zip(idx, isd)]  # window variances
     se = 1.0 / m + 1.0 / n
     t = 0.0
+    d = len(zbar)
+    active = [i for i in range(d) if zbar[i] or varz[i]]
+    if 3 * len(active) < d:
+        # Few markers in play (JSON or tool-call variants: a handful of the 46 vary): walk only their
+        # columns of L^-1; rows no active marker reaches contribute 0.
+        pms = [0.0] * d
+        vws = [0.0] * d
+        for i in active:
+            zi, vi = zbar[i], varz[i]
+            for c in range(i, d):
+                pms[c] += inverse[c][i] * zi
+                vws[c] += squares[c][i] * vi
+        for pm, vw in zip(pms, vws):
+            if pm:
+                z2 = pm * pm / ((vw if vw > 1.0 else 1.0) * se)
+                t += z2 if z2 < clip else clip
+        return t
     for row, sq in zip(inverse, squares):
         pm = sum(map(_mul, row, zbar))
         vw = sum(map(_mul, sq, varz))
