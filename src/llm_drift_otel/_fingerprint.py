@@ -857,7 +857,13 @@ def _bucket(n: int) -> str:
 
 _NUMBERED = re.compile(r"\d{1,3}[.)](?:[ \t]|$)")
 _FENCE_OPEN = ("```", "~~~")
-_MARKER_CHARS = frozenset("`~#-*+\u2022_=0123456789|>")
+#: First characters of the lines that may open a block, to the branch of ``_Layout._scan`` for them.
+_LINE_MARKS = {**dict.fromkeys("-*+\u2022_=", "-"), **dict.fromkeys("0123456789", "0"),
+               "|": "|", "#": "#", "`": "`", "~": "`", ">": ">"}
+_CLOSED_BY_BLANK = frozenset(("p", "tbl", "q"))  # blocks a blank line ends (lists may go on)
+_SPACED_RULES = ("* * *", "- - -")
+_HEADING_TOKENS = ("", "h1", "h2", "h3", "h4", "h5", "h6")
+_BULLET_OPENERS = frozenset(c + space for c in "-*+\u2022" for space in " \t")
 _FENCE_CLOSE = {"`": re.compile(r"^[ \t]*```", re.MULTILINE), "~": re.compile(r"^[ \t]*~~~", re.MULTILINE)}
 _CODE_LINE = re.compile(
     r"^[ \t]*(?:(?:def|class|import|from|return|elif|else:|try:|except|finally:|with|const|let|var|"
@@ -871,6 +877,11 @@ _CODE_LINE = re.compile(
 )
 
 
+def _offset(lines: list[str], index: int, offset: int, to_index: int) -> int:
+    """Offset in the text of line ``to_index``, from an earlier line's: a C sum, no per-line step."""
+    return offset + sum(map(len, lines[index:to_index])) + to_index - index
+
+
 class _Layout:
     """One pass over the lines: block sequence (for the signature) and block counts (features)."""
 
@@ -881,208 +892,232 @@ class _Layout:
                  "item_chars", "item_bold_only", "colon_lines", "colon_list_tight", "colon_list_loose", "fence_tagged")
 
     def __init__(self, text: str) -> None:
-        self.tokens: list[str] = []
-        self.headings = self.bullets = self.numbered = self.tables = self.table_rows = 0
-        self.fences = self.blockquotes = self.paragraphs = self.hrs = 0
-        self.fence_chars = self.nonblank_lines = self.star_bullets = 0
-        self.lines = self.indent_chars = 0
-        self.levels = [0, 0, 0, 0]  # headings of level 1, 2, 3, 4+
-        self.heading_tight = self.heading_colon = self.heading_numbered = 0
-        self.last_heading = -1      # offset of the last heading line
-        self.bold_lines = self.bold_lead = self.nested_items = self.loose_items = 0
-        self.item_period = self.item_chars = self.item_bold_only = 0
-        self.colon_lines = self.colon_list_tight = self.colon_list_loose = self.fence_tagged = 0
-        self._scan(text)
+        self._scan(text)  # sets every slot
 
     def _scan(self, text: str) -> None:  # noqa: C901 - one flat loop is the fast way in Python
-        tokens = self.tokens
+        """Block layout and counts in one pass over the lines.
+
+        Hot path (every markdown answer), where each str index, comparison or int sum is a cost:
+        counters are locals written back once at the end, a line is dispatched on its first
+        character, and offsets and non-blank lines are worked out in C only when needed, so a
+        prose line costs a dozen steps.
+        """
+        tokens: list[str] = []
+        append = tokens.append
+        match_numbered = _NUMBERED.match
+        marks = _LINE_MARKS
         block = ""          # "p", "ul", "ol", "tbl", "q" or "" (none open)
         items = 0           # top-level items of the open list
         nested = ""         # type of nested items seen in the open list
         base_indent = 0     # indentation of the open list's items
         columns = 0         # of the open table
         after_blank = False
-        fence_chars = 0
-        fence_spaces = 0
-        nonblank = 0
+        fence_chars = fence_spaces = indents = 0
+        headings = bullets = numbered = tables = table_rows = fences = blockquotes = paragraphs = hrs = 0
+        star_bullets = heading_tight = heading_colon = heading_numbered = bold_lines = bold_lead = 0
+        nested_items = loose_items = item_period = item_chars = item_bold_only = 0
+        colon_lines = colon_list_tight = colon_list_loose = fence_tagged = 0
+        levels = [0, 0, 0, 0]  # headings of level 1, 2, 3, 4+
+        last_heading = -1   # index of the last heading line (its offset is worked out at the end)
         lines = text.split("\n")
-        count = len(lines)
-        indents = 0
-        index = 0
-        position = 0        # offset of the current line in text
+        skipped = skipped_empty = spaces_only = 0  # lines in code blocks, empty ones; blank non-empty lines
+        seen, seen_offset = 0, 0  # a line index and its offset in text, moved on by _offset
         prev = ""           # the previous non-blank line: "h" heading, ":" lead-in ending with a colon
-        while index < count:
-            line = lines[index]
-            line_start = position
-            position += len(line) + 1
-            index += 1
-            s = line.lstrip()
+        rest = enumerate(lines)  # an iterator, so that a code block can be skipped in one step
+        for index, line in rest:
+            s = line.lstrip() if line else line
             if not s:
                 after_blank = True
-                if block == "p" or block == "tbl" or block == "q":
-                    tokens.append(_close(block, items, nested, columns))
+                if line:
+                    spaces_only += 1
+                if block in _CLOSED_BY_BLANK:
+                    append(_close(block, items, nested, columns) if block == "tbl" else block)
                     block = ""
                 continue
-            nonblank += 1
-            indent = len(line) - len(s)
-            indents += indent
+            if s is line:  # lstrip returns the line itself when it has no indentation
+                indent = 0
+            else:
+                indent = len(line) - len(s)
+                indents += indent
             c = s[0]
             kind = ""
             if prev:
                 if prev == "h" and not after_blank:
-                    self.heading_tight += 1
+                    heading_tight += 1
                 last, prev = prev, ""
             else:
                 last = ""
-            if c in _MARKER_CHARS:  # text lines (most of them) skip the block checks
-                if c == "`" or c == "~":
+            if c in marks:  # text lines (most of them) skip the block checks
+                mark = marks[c]
+                if mark == "-":  # - * + • _ =
+                    if s[:2] in _BULLET_OPENERS and s.rstrip() not in _SPACED_RULES:
+                        kind = "ul"
+                    elif len(s) >= 3 and (s[1] == c or s[1] <= " " or s[1] > "~"):  # may be a rule
+                        rule = s.rstrip().replace(" ", "")
+                        if rule == c * len(rule):
+                            if block == "p" and not after_blank and (c == "=" or c == "-"):
+                                append("h1" if c == "=" else "h2")  # a setext heading underline
+                                headings += 1
+                                levels[0 if c == "=" else 1] += 1
+                                last_heading = index
+                                prev = "h"
+                                block = ""
+                            elif c != "=":
+                                if block:
+                                    append(_close(block, items, nested, columns))
+                                    block = ""
+                                append("hr")
+                                hrs += 1
+                            after_blank = False
+                            continue
+                    if not kind and c == "*" and s.startswith("**"):  # a text line: bold only?
+                        t = s.rstrip()
+                        if (t.endswith("**") or t.endswith("**:")) and t.count("**") == 2 and len(t) > 4:
+                            bold_lines += 1
+                elif mark == "|":
+                    if block != "tbl":
+                        if block:
+                            append(_close(block, items, nested, columns))
+                        block, columns = "tbl", max(s.strip().strip("|").count("|") + 1, 1)
+                        tables += 1
+                    if s.strip(" \t|:-"):
+                        table_rows += 1
+                    after_blank = False
+                    continue
+                elif mark == "#":
+                    level = len(s) - len(s.lstrip("#"))
+                    if level <= 6 and (len(s) == level or s[level] in " \t"):
+                        if block:
+                            append(_close(block, items, nested, columns))
+                            block = ""
+                        append(_HEADING_TOKENS[level])
+                        headings += 1
+                        levels[level - 1 if level < 4 else 3] += 1
+                        if s.rstrip()[-1] == ":":
+                            heading_colon += 1
+                        # The text's first character: the one after "# ", unless more space follows.
+                        head = s[level + 1 : level + 2]
+                        if head.isdigit() or (head.isspace() and s[level:].lstrip()[:1].isdigit()):
+                            heading_numbered += 1
+                        last_heading = index
+                        prev = "h"
+                        after_blank = False
+                        continue
+                elif mark == "0":
+                    numbered_match = match_numbered(s)
+                    if numbered_match:
+                        kind = "ol"
+                elif mark == "`":  # ` ~
                     if s.startswith(_FENCE_OPEN) and s[:3] not in s[3:]:  # not ```inline```
-                        self.fences += 1
+                        fences += 1
                         if s[3:].strip():
-                            self.fence_tagged += 1
+                            fence_tagged += 1
                         if (block == "ul" or block == "ol") and indent > base_indent:
                             nested = nested or "code"  # a code block inside a list item
                         else:
                             if block:
-                                tokens.append(_close(block, items, nested, columns))
+                                append(_close(block, items, nested, columns))
                                 block = ""
-                            tokens.append("fence")
+                            append("fence")
                         after_blank = False
                         # Skip the block in C: find the closing fence, count what it spans.
-                        closing = _FENCE_CLOSE[s[0]].search(text, position)
+                        line_start = _offset(lines, seen, seen_offset, index)
+                        position = line_start + len(line) + 1
+                        closing = _FENCE_CLOSE[c].search(text, position)
                         end = len(text) if closing is None else text.find("\n", closing.start())
                         if end < 0:
                             end = len(text)
                         fence_chars += end - line_start
                         fence_spaces += text.count(" ", position, end)
-                        index += text.count("\n", position, end) + 1
-                        position = end + 1
+                        skip = text.count("\n", position, end) + 1
+                        inside = lines[index + 1 : index + 1 + skip]
+                        skipped += len(inside)
+                        skipped_empty += inside.count("")
+                        next(islice(rest, skip, skip), None)  # consumes `skip` lines
+                        seen, seen_offset = index + 1 + skip, end + 1
                         continue
-                elif c == "#":
-                    level = len(s) - len(s.lstrip("#"))
-                    if level <= 6 and (len(s) == level or s[level] in " \t"):
-                        if block:
-                            tokens.append(_close(block, items, nested, columns))
-                            block = ""
-                        tokens.append(f"h{level}")
-                        self.headings += 1
-                        self.levels[level - 1 if level < 4 else 3] += 1
-                        tail = s.rstrip()
-                        if tail[-1:] == ":":
-                            self.heading_colon += 1
-                        if s[level:].lstrip()[:1].isdigit():
-                            self.heading_numbered += 1
-                        self.last_heading = line_start
-                        prev = "h"
-                        after_blank = False
-                        continue
-                elif c in "-*+\u2022_=":
-                    if len(s) > 1 and s[1] in " \t" and c in "-*+\u2022" and s.strip() not in ("* * *", "- - -"):
-                        kind = "ul"
-                    elif len(s) >= 3 and s.rstrip().replace(" ", "") == c * len(s.rstrip().replace(" ", "")):
-                        if block == "p" and not after_blank and c in "=-":  # setext heading underline
-                            tokens.append("h1" if c == "=" else "h2")
-                            self.headings += 1
-                            self.levels[0 if c == "=" else 1] += 1
-                            self.last_heading = line_start
-                            prev = "h"
-                            block = ""
-                        elif c != "=":
-                            if block:
-                                tokens.append(_close(block, items, nested, columns))
-                                block = ""
-                            tokens.append("hr")
-                            self.hrs += 1
-                        after_blank = False
-                        continue
-                elif "0" <= c <= "9":
-                    numbered = _NUMBERED.match(s)
-                    if numbered:
-                        kind = "ol"
-                elif c == "|":
-                    if block != "tbl":
-                        if block:
-                            tokens.append(_close(block, items, nested, columns))
-                        block, columns = "tbl", max(s.strip().strip("|").count("|") + 1, 1)
-                        self.tables += 1
-                    if s.strip(" \t|:-"):
-                        self.table_rows += 1
-                    after_blank = False
-                    continue
-                elif c == ">":
+                else:  # >
                     if block != "q":
                         if block:
-                            tokens.append(_close(block, items, nested, columns))
+                            append(_close(block, items, nested, columns))
                         block = "q"
-                        self.blockquotes += 1
+                        blockquotes += 1
                     after_blank = False
                     continue
 
             if kind:  # a list item
                 if kind == "ul":
-                    self.bullets += 1
+                    bullets += 1
                     if c == "*":
-                        self.star_bullets += 1
+                        star_bullets += 1
                     body = 2
                 else:
-                    self.numbered += 1
-                    body = numbered.end()
-                self.item_chars += len(s) - body
-                if s.startswith("**", body) or s[body:].lstrip().startswith("**"):
-                    self.bold_lead += 1
+                    numbered += 1
+                    body = numbered_match.end()
+                item_chars += len(s) - body
+                if "**" in s and (s.startswith("**", body) or s[body:].lstrip().startswith("**")):
+                    bold_lead += 1
                     t = s.rstrip()
                     if (t.endswith("**") or t.endswith("**:")) and t.count("**") == 2:
-                        self.item_bold_only += 1
-                if s.rstrip()[-1:] == ".":
-                    self.item_period += 1
-                if (block == "ul" or block == "ol") and indent > base_indent + 1:
+                        item_bold_only += 1
+                if s.rstrip()[-1] == ".":
+                    item_period += 1
+                if indent and indent > base_indent + 1 and (block == "ul" or block == "ol"):
                     nested = nested or kind
-                    self.nested_items += 1
+                    nested_items += 1
                     if after_blank:
-                        self.loose_items += 1
+                        loose_items += 1
                 elif block == kind:
                     items += 1
                     if after_blank:
-                        self.loose_items += 1
+                        loose_items += 1
                 else:
                     if block:
-                        tokens.append(_close(block, items, nested, columns))
+                        append(_close(block, items, nested, columns))
                     block, items, nested, base_indent = kind, 1, "", indent
                     if last == ":":
                         if after_blank:
-                            self.colon_list_loose += 1
+                            colon_list_loose += 1
                         else:
-                            self.colon_list_tight += 1
+                            colon_list_tight += 1
                 after_blank = False
                 continue
 
             # a text line
-            if s[-1] == ":" or s.rstrip()[-1:] == ":":
-                self.colon_lines += 1
+            if s.rstrip()[-1] == ":":
+                colon_lines += 1
                 prev = ":"
-            if c == "*" and s.startswith("**"):
-                t = s.rstrip()
-                if (t.endswith("**") or t.endswith("**:")) and t.count("**") == 2 and len(t) > 4:
-                    self.bold_lines += 1
-            if block == "ul" or block == "ol":
+            if block == "p":
+                if not after_blank:
+                    continue
+                append("p")
+            elif block == "ul" or block == "ol":
                 if indent > base_indent or not after_blank:
                     after_blank = False
                     continue  # continuation of a list item
-                tokens.append(_close(block, items, nested, columns))
-                block = ""
-            elif block == "p" and not after_blank:
-                continue
+                append(_close(block, items, nested, columns))
             elif block:
-                tokens.append(_close(block, items, nested, columns))
-                block = ""
+                append(_close(block, items, nested, columns))
             block = "p"
-            self.paragraphs += 1
+            paragraphs += 1
             after_blank = False
         if block:
-            tokens.append(_close(block, items, nested, columns))
+            append(_close(block, items, nested, columns))
+        self.tokens = tokens
+        self.headings, self.bullets, self.numbered, self.levels = headings, bullets, numbered, levels
+        self.tables, self.table_rows, self.fences, self.fence_tagged = tables, table_rows, fences, fence_tagged
+        self.blockquotes, self.paragraphs, self.hrs, self.star_bullets = blockquotes, paragraphs, hrs, star_bullets
+        self.heading_tight, self.heading_colon, self.heading_numbered = heading_tight, heading_colon, heading_numbered
+        self.last_heading = _offset(lines, 0, 0, last_heading) if last_heading >= 0 else -1
+        self.bold_lines, self.bold_lead = bold_lines, bold_lead
+        self.nested_items, self.loose_items, self.item_period = nested_items, loose_items, item_period
+        self.item_chars, self.item_bold_only, self.colon_lines = item_chars, item_bold_only, colon_lines
+        self.colon_list_tight, self.colon_list_loose = colon_list_tight, colon_list_loose
         self.fence_chars = fence_chars
-        self.nonblank_lines = nonblank
-        self.lines = count
+        # Lines looked at (not in a code block) minus the blank ones, counted in C.
+        blank = lines.count("") - skipped_empty + spaces_only
+        self.nonblank_lines = len(lines) - skipped - blank
+        self.lines = len(lines)
         self.indent_chars = indents + fence_spaces  # spaces that do not separate prose words
 
     def classify(self, stripped: str, features: dict) -> tuple[str, str]:
@@ -1105,11 +1140,16 @@ class _Layout:
         return "markdown", "md:" + layout
 
 
+_SMALL_BUCKETS = tuple(_bucket(n) for n in range(9))  # _bucket without its calls, for the layout pass
+
+
 def _close(block: str, items: int, nested: str, columns: int) -> str:
+    """The token of a block that ends (items and columns are at least 1)."""
     if block == "ul" or block == "ol":
-        return f"{block}{_bucket(items)}" + (f">{nested}" if nested else "")
+        token = block + (_SMALL_BUCKETS[items] if items < 9 else "9+")
+        return token + ">" + nested if nested else token
     if block == "tbl":
-        return f"tbl{_bucket(columns)}"
+        return "tbl" + (_SMALL_BUCKETS[columns] if columns < 9 else "9+")
     return block
 
 

@@ -274,15 +274,23 @@ _PUNCTUATION_MARKS = (",", ".", ":", ";", "!", "?", "(", ")", '"', "*")
 
 
 def _opening_words(head: str) -> "frozenset | None":
-    """The opening's words when some rule could match there, else None (the common case)."""
+    """The opening's words when some rule could match there, else None (the common case).
+
+    Hot path (every answer): the set of words is only built when the gate opens, and the
+    phrases are a plain loop (a generator in ``any`` costs more than the searches).
+    """
     text = head
     for mark in _PUNCTUATION_MARKS:
         if mark in text:
             text = text.replace(mark, " ")
-    words = frozenset(text.split())
-    if _GATE_WORDS.isdisjoint(words) and not any(phrase in head for phrase in _GATE_PHRASES):
-        return None
-    return words
+    words = text.split()
+    if _GATE_WORDS.isdisjoint(words):
+        for phrase in _GATE_PHRASES:
+            if phrase in head:
+                break
+        else:
+            return None
+    return frozenset(words)
 
 
 def is_refusal(text: str, *, max_scan_chars: int = 2048) -> bool:
@@ -311,17 +319,25 @@ def _refusal_rule(text: str, max_scan_chars: int = 2048) -> "str | None":
     """Name of the rule that finds ``text`` a refusal, or None (the benchmark shows it)."""
     if not isinstance(text, str) or not text:
         return None
-    scanned = text[: max(0, max_scan_chars)].strip().lower()
+    scanned = text[: max(0, max_scan_chars)].strip()
     if not scanned:
         return None
-    if not scanned.isascii():  # str.replace: translate() is slow on non-Latin-1 text
-        for typographic in _APOSTROPHE_LIKE:
+    if scanned.isascii():
+        # lower() keeps ASCII lengths: the gate needs the opening only, the rest is lowered if it opens.
+        head = scanned[:_OPENING_CHARS].lower()
+        words = _opening_words(head)
+        if words is None:
+            return None
+        scanned = scanned.lower()
+    else:
+        scanned = scanned.lower()
+        for typographic in _APOSTROPHE_LIKE:  # str.replace: translate() is slow on non-Latin-1 text
             if typographic in scanned:
                 scanned = scanned.replace(typographic, "'")
-    head = scanned[:_OPENING_CHARS]
-    words = _opening_words(head)
-    if words is None:
-        return None
+        head = scanned[:_OPENING_CHARS]
+        words = _opening_words(head)
+        if words is None:
+            return None
     opening = _sentences(head, _OPENING_SENTENCES)
     rule = _opening_rule(scanned, opening, words, head)
     if rule is not None:
