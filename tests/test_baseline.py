@@ -370,7 +370,7 @@ def test_memory_of_a_typical_baseline_is_bounded():
 
 
 def test_whitening_is_the_inverse_cholesky_of_the_shrunk_correlation():
-    from llm_drift_otel._baseline import CORR_SHRINK, _whitening
+    from llm_drift_otel._baseline import CORR_SHRINK, _inverse_cholesky_rows
 
     rng = random.Random(3)
     rows = []
@@ -382,7 +382,7 @@ def test_whitening_is_the_inverse_cholesky_of_the_shrunk_correlation():
     csum = [sum(r[i] for r in rows) for i in range(d)]
     cross = [sum(r[i] * r[j] for r in rows) for i in range(d) for j in range(i, d)]
     vy = [sum((r[i] - csum[i] / n) ** 2 for r in rows) / n for i in range(d)]
-    inverse, squares = _whitening(n, csum, cross, vy, (0, 1, 2))
+    inverse, squares = _inverse_cholesky_rows(n, csum, cross, [v ** 0.5 for v in vy])
     # R as documented: off-diagonal correlations times (1 - shrink), unit diagonal (here: variances = vy)
     cov = [[sum((r[i] - csum[i] / n) * (r[j] - csum[j] / n) for r in rows) / n for j in range(d)] for i in range(d)]
     R = [[max(1.0, cov[i][j] / vy[i]) if i == j else (1 - CORR_SHRINK) * cov[i][j] / (vy[i] * vy[j]) ** 0.5

@@ -286,19 +286,18 @@ NULL_VAR_WHITE = 2.0
 NULL_VAR_WHITE_N = 70.0
 
 
-def _whitening(cn: float, csum: array, cross: array, vy: list, idx: tuple) -> "tuple[list, list] | None":
+def _inverse_cholesky_rows(cn: float, csum: array, cross: array, sd: list) -> "tuple[list, list] | None":
     """Rows of L^-1 and of its squares, L the Cholesky factor of the shrunk correlation of the dense markers.
 
     ``csum``/``cross``: sums of y and packed upper-triangle sums of y_i y_j over ``cn`` samples;
-    ``vy``: the baseline's floored variance of y per feature (the standardisation of compare), ``idx``
-    the feature of each dense slot. Rows are lower-triangular (row c has c + 1 entries).
+    ``sd``: per dense slot, the baseline's floored standard deviation of y (the standardisation of
+    compare). Rows are lower-triangular (row c has c + 1 entries).
     """
-    d = len(idx)
+    d = len(sd)
     if d == 0 or cn < 2:
         return None
     inv = 1.0 / cn
     mean = [x * inv for x in csum]
-    sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
     keep = 1.0 - CORR_SHRINK
     offs = [j * d - (j * (j - 1)) // 2 for j in range(d)]  # start of row j of the packed upper triangle
     rows = []
@@ -416,7 +415,7 @@ class Window:
     ``push`` is O(#features): each response's features are kept quantised in a ring buffer, and running
     sums (of the values and their squares, as exact integers) get the new response added and the evicted
     one subtracted, so ``Baseline.compare(window)`` reads the window in O(#features) whatever its size.
-    Thread-safe (one lock per window); about 2.4 KB + 16 bytes per feature for size 20 and 60 features.
+    Thread-safe (one lock per window); about 2.4 KB + 24 bytes per feature for size 20 and 60 features.
     ``Baseline.compare(window)`` gives the same verdict as ``Baseline.compare(shapes)`` for the same shapes.
     """
 
@@ -567,11 +566,12 @@ def _share_term(t: float, keff: int, kb: float, n: float, kw: int, m: int, clip:
 
 
 class Baseline:
-    """What one prompt variant's primary traffic looks like, in about 2 KB.
+    """What one prompt variant's primary traffic looks like, in about 2 KB plus 4.5 KB of marker correlations.
 
-    State: per shape id a count (at most ``max_shapes`` ids), per kind a count, and per numeric feature
-    the sufficient statistics count / presence count / Welford mean and M2 of log1p(value): enough for
-    exact presence tests and mean tests, O(#features) memory whatever the traffic.
+    State: per shape id a count (at most ``max_shapes`` ids), per kind a count, per numeric feature the
+    presence count and exact integer sums of quantised log1p(value) and of its square, and float32 sums
+    of products of the dense markers (see "correlations of the dense markers"): enough for presence
+    tests and whitened mean tests, O(#features^2) memory whatever the traffic.
 
     Bounded id table (decay-halve): when a new id arrives and the table is full, every count is halved
     (integer division) and ids falling to 0 are dropped; if that freed nothing, the least frequent
@@ -954,12 +954,10 @@ class Baseline:
         w = self._white
         if w is not None and w[0] is names and abs(cn - w[1]) * 4.0 <= w[1]:
             return w[2]
-        d, idx, _ = _dense_slots(names)
-        rows = _whitening(cn, self._csum, self._ccross, vy, idx)
-        made = None
-        if rows is not None:
-            isd = [1.0 / math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
-            made = (idx, isd, rows[0], rows[1])
+        _, idx, _ = _dense_slots(names)
+        sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
+        rows = _inverse_cholesky_rows(cn, self._csum, self._ccross, sd)
+        made = None if rows is None else (idx, [1.0 / x for x in sd], rows[0], rows[1])
         self._white = (names, cn, made)
         return made
 
