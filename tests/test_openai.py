@@ -418,6 +418,24 @@ def test_operation_duration_and_token_usage_metrics(telemetry, provider):
     assert types == {"input", "output"}
 
 
+def test_metric_exemplars_point_at_the_call_span_not_its_parent(telemetry, provider):
+    """A drifted bucket's exemplar must open the LLM call's own span (recorded after the span left the context)."""
+    client, _ = clients(provider)
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handle request"):  # sampled parent: the default exemplar filter needs one
+        for _ in range(6):  # warmup=5: the sixth call is judged and records a drift score
+            client.chat.completions.create(model="gpt-4o", messages=messages())
+    call_span_ids = {s.context.span_id for s in telemetry.llm_spans()}
+    parent_id = telemetry.finished("handle request")[0].context.span_id
+    data = telemetry.reader.get_metrics_data()  # one collection: exemplars are handed out once
+    points = {m.name: m.data.data_points for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    for name in ("llm_drift.shape.drift_score", "gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
+        exemplars = [e for p in points[name] for e in p.exemplars]
+        assert exemplars, name
+        assert {e.span_id for e in exemplars} <= call_span_ids, name
+        assert parent_id not in {e.span_id for e in exemplars}
+
+
 def test_baseline_file_lets_a_fresh_replica_judge_at_once(tmp_path, instrument_with, provider):
     from llm_drift_otel._baseline import BaselineRegistry
 

@@ -183,7 +183,7 @@ class Call:
     """One SDK invocation: its span, and what we learn of it when it returns, raises or its stream ends."""
 
     __slots__ = ("rt", "endpoint", "request", "span", "_token", "_start", "_once", "variant", "declared",
-                 "chain", "owns_span", "peer_metrics", "_parent_key")
+                 "chain", "owns_span", "peer_metrics", "_parent_key", "_span_context")
 
     def __init__(self, rt: Runtime, endpoint: Endpoint, request: RequestInfo, peer_below: bool = False) -> None:
         self.rt = rt
@@ -223,11 +223,15 @@ class Call:
             # another GenAI instrumentation wraps outside us: one span for the call, carrying both
             self.span, self.owns_span, self._token = current, False, None
             current.set_attributes(attributes)
+            self._span_context = None  # the peer's span is current while the call runs
         else:
             span = self.span = rt.tracer.start_span(f"{op} {model}" if model else op, kind=SpanKind.CLIENT,
                                                     attributes=attributes)
             self.owns_span = True
-            self._token = _attach(_set_span_in_context(span))
+            # kept for the metric records, which come after detach (or at a stream's end, anywhere): their
+            # exemplars then point at this call's span, the trace a drift-score bucket should open
+            self._span_context = _set_span_in_context(span)
+            self._token = _attach(self._span_context)
         # a peer records gen_ai.client.* metrics for this call: do not count it twice
         self.peer_metrics = peer_below or not self.owns_span
         self._start = _perf_counter()
@@ -359,7 +363,7 @@ class Call:
             if not self.peer_metrics:
                 try:
                     common = self._metric_attributes(None)[0]
-                    rt.duration.record(duration, {**common, sc.ERROR_TYPE: error_type})
+                    rt.duration.record(duration, {**common, sc.ERROR_TYPE: error_type}, context=self._span_context)
                 except Exception as exc:
                     stage_failed("metrics recording", exc)
             return
@@ -499,13 +503,14 @@ class Call:
                         shape: Shape | None, verdict: Any, substituted: bool, mismatch: bool,
                         contract_ok: bool | None, fallback: tuple) -> None:
         rt = self.rt
+        context = self._span_context
         if not self.peer_metrics:
             common, input_attrs, output_attrs = self._metric_attributes(info.model)
-            rt.duration.record(duration, common)
+            rt.duration.record(duration, common, context=context)
             if info.input_tokens is not None:
-                rt.tokens.record(info.input_tokens, input_attrs)
+                rt.tokens.record(info.input_tokens, input_attrs, context=context)
             if info.output_tokens is not None:
-                rt.tokens.record(info.output_tokens, output_attrs)
+                rt.tokens.record(info.output_tokens, output_attrs, context=context)
         fb_active, fb_source, fb_primary, fb_reason = fallback
         if fb_active:
             rt.fallbacks.add(1, {
@@ -513,7 +518,7 @@ class Call:
                 sc.SERVING_MODEL: serving,
                 sc.FALLBACK_SOURCE: fb_source or sc.UNKNOWN,
                 sc.FALLBACK_REASON: fb_reason or sc.UNKNOWN,
-            })
+            }, context=context)
         if shape is None:
             return
         variant_label, shape_label = rt.labels.labels(self.variant, shape.id)
@@ -533,4 +538,4 @@ class Call:
                 if len(cache) >= _MAX_CACHED_ATTRIBUTE_SETS:
                     cache.clear()
                 cache[key] = attributes
-            rt.drift_scores.record(float(verdict.score), attributes)
+            rt.drift_scores.record(float(verdict.score), attributes, context=context)
