@@ -252,7 +252,7 @@ def baseline_memory() -> None:
     import random
     import tracemalloc
 
-    from llm_drift_otel._baseline import BaselineRegistry
+    from llm_drift_otel._baseline import BaselineRegistry, Window
     from llm_drift_otel._fingerprint import fingerprint_output
     from llm_drift_otel._mock_provider import STYLES
 
@@ -268,8 +268,17 @@ def baseline_memory() -> None:
             baseline.learn(rng.choice(shapes))
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - before
+    # a variant with traffic is also window-tested: what compare keeps between windows counts too
+    window = Window(20)
+    for _ in range(20):
+        window.push(rng.choice(shapes))
+    for v in range(1000):
+        registry.get(f"variant-{v}").compare(window)
+    gc.collect()
+    compared = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    print(f"\nbaselines for 1,000 variants (60 answers each): {used / 1e6:.2f} MB ({used / 1000:.0f} bytes per variant)")
+    print(f"\nbaselines for 1,000 variants (60 answers each): {used / 1e6:.2f} MB ({used / 1000:.0f} bytes per variant); "
+          f"after one window test each: {compared / 1e6:.2f} MB ({compared / 1000:.0f} bytes per variant)")
 
 
 def import_cost(repeats: int = 7) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -369,6 +370,37 @@ def test_memory_of_a_typical_baseline_is_bounded():
     assert per <= 2048 + 4 * (25 * 26 // 2 + 25) + 256
 
 
+def test_memory_a_baseline_keeps_for_its_window_test_is_bounded():
+    """What compare caches between windows (the whitening, the per-feature constants) on real answers:
+    every variant with traffic holds it, so it counts as much as the sums (was ~80 KB per baseline)."""
+    from llm_drift_otel._fingerprint import fingerprint_output
+    from llm_drift_otel._mock_provider import STYLES
+
+    rng = random.Random(3)
+    shapes = [fingerprint_output(STYLES[style](rng)) for style in STYLES for _ in range(40)]
+    baselines = []
+    for _ in range(20):
+        b = Baseline()
+        for _ in range(100):
+            b.learn(rng.choice(shapes))
+        baselines.append(b)
+    window = Window(20)
+    for _ in range(20):
+        window.push(rng.choice(shapes))
+    baselines[0].compare(window)  # shared per-schema tables are made once per process, not per baseline
+
+    def make():
+        for b in baselines[1:]:
+            b.compare(window)
+        return baselines[1:]
+
+    used, kept = _traced_bytes(make)
+    per = used / len(kept)
+    print(f"memory compare keeps per baseline: {per:.0f} bytes")
+    assert all(b._white is not None and b._white[2] is not None for b in kept)  # whitened: the costly case
+    assert per <= 16 * 1024
+
+
 def test_whitening_is_the_inverse_cholesky_of_the_shrunk_correlation():
     from llm_drift_otel._baseline import CORR_SHRINK, _inverse_cholesky_rows
 
@@ -382,7 +414,8 @@ def test_whitening_is_the_inverse_cholesky_of_the_shrunk_correlation():
     csum = [sum(r[i] for r in rows) for i in range(d)]
     cross = [sum(r[i] * r[j] for r in rows) for i in range(d) for j in range(i, d)]
     vy = [sum((r[i] - csum[i] / n) ** 2 for r in rows) / n for i in range(d)]
-    inverse, squares = _inverse_cholesky_rows(n, csum, cross, [v ** 0.5 for v in vy])
+    packed = _inverse_cholesky_rows(n, csum, cross, [v ** 0.5 for v in vy])
+    inverse = [list(packed[c * (c + 1) // 2: (c + 1) * (c + 2) // 2]) for c in range(d)]
     # R as documented: off-diagonal correlations times (1 - shrink), unit diagonal (here: variances = vy)
     cov = [[sum((r[i] - csum[i] / n) * (r[j] - csum[j] / n) for r in rows) / n for j in range(d)] for i in range(d)]
     R = [[max(1.0, cov[i][j] / vy[i]) if i == j else (1 - CORR_SHRINK) * cov[i][j] / (vy[i] * vy[j]) ** 0.5
@@ -393,7 +426,6 @@ def test_whitening_is_the_inverse_cholesky_of_the_shrunk_correlation():
         for j in range(d):
             v = sum(M[i][a] * R[a][b] * M[j][b] for a in range(d) for b in range(d))
             assert v == pytest.approx(1.0 if i == j else 0.0, abs=1e-4)
-    assert squares == [[x * x for x in row] for row in inverse]
     assert R[0][1] > 0.4  # the two markers are correlated, the third is not
     assert abs(R[0][2]) < 0.15
 
@@ -748,7 +780,8 @@ def test_whitened_sum_walks_few_active_markers_sparsely_with_the_same_result():
             wsum[i] = rng.randrange(1, 5000)
             wsq[i] = wsum[i] * rng.randrange(200, 400)
             dq[i] = rng.gauss(0, 2000)
-        got = bm._whitened_sum((idx, isd, inverse, squares), dq, wsum, wsq, 20, 300.0, 16.0)
+        packed = array("d", [x for row in inverse for x in row])
+        got = bm._whitened_sum((idx, isd, packed), dq, wsum, wsq, 20, 300.0, 16.0)
         mq, vq = 20 * bm._QUANT, 1.0 / (20 * 19 * bm._QUANT ** 2)
         zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]
         varz = [(20 * wsq[j] - wsum[j] ** 2) * vq * s * s for j, s in zip(idx, isd)]
