@@ -781,7 +781,7 @@ def test_whitened_sum_walks_few_active_markers_sparsely_with_the_same_result():
             wsq[i] = wsum[i] * rng.randrange(200, 400)
             dq[i] = rng.gauss(0, 2000)
         packed = array("d", [x for row in inverse for x in row])
-        got = bm._whitened_sum((idx, isd, packed), dq, wsum, wsq, 20, 300.0, 16.0)
+        got = bm._whitened_sum((idx, isd, packed, bytes(range(d))), dq, wsum, wsq, 20, 300.0, 16.0)
         mq, vq = 20 * bm._QUANT, 1.0 / (20 * 19 * bm._QUANT ** 2)
         zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]
         varz = [(20 * wsq[j] - wsum[j] ** 2) * vq * s * s for j, s in zip(idx, isd)]
@@ -791,3 +791,56 @@ def test_whitened_sum_walks_few_active_markers_sparsely_with_the_same_result():
             vw = sum(a * b for a, b in zip(sq, varz))
             want += min(pm * pm / (max(vw, 1.0) * (1 / 20 + 1 / 300)), 16.0)
         assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_correlation_kept_only_for_markers_met_gives_the_full_whitened_statistic():
+    """A marker a baseline never met has the identity's row: the compact sums must whiten exactly like the
+    full 46-marker ones, in memory and after a file round trip, and a JSON variant must keep almost nothing."""
+    from llm_drift_otel import _baseline as bm
+    from llm_drift_otel._fingerprint import fingerprint_output
+    from llm_drift_otel._mock_provider import STYLES
+
+    rng = random.Random(8)
+    by_style = {style: [fingerprint_output(STYLES[style](rng)) for _ in range(60)] for style in STYLES}
+    json_only = Baseline(warmup=5)
+    for _ in range(200):
+        json_only.learn(rng.choice(by_style["json_card"]))
+    assert len(json_only._ccross) <= 10  # was 1,081 floats whatever the variant
+
+    mixed = Baseline(warmup=5)
+    shapes = [s for group in by_style.values() for s in group]
+    for _ in range(300):
+        mixed.learn(rng.choice(by_style["markdown_bullets"] + by_style["prose"]))
+    restored = Baseline.from_json(mixed.to_json())
+    assert restored.to_json() == mixed.to_json()
+    names = mixed._fnames
+    dense_names = [names[j] for j in bm._dense_slots(names)[1]]
+
+    def busy(shape):  # every dense marker in play: the dense walk, with markers the baseline never met
+        return FakeShape(shape.kind, shape.id, {**shape.features, **{n: rng.randrange(4) for n in dense_names}})
+
+    paths = set()
+    for baseline in (mixed, restored, json_only):
+        d, idx, _ = bm._dense_slots(baseline._fnames)
+        act = baseline._cact[0]
+        assert 0 < len(act) < d
+        for trial in range(20):
+            window = Window(20)
+            for _ in range(20):
+                shape = rng.choice(shapes)
+                window.push(busy(shape) if trial % 2 else shape)
+            baseline.compare(window)
+            m, _, _, wsum, wsq, _, _, _ = window._snapshot()
+            mbq, _, _, n_stats, _, vy = baseline._derived_stats(baseline.samples, m)
+            dq = [a - b for a, b in zip(wsum, mbq)]
+            compact = baseline._whitening(vy)
+            sums, cross = bm._expand_correlation(d, act, baseline._csum, baseline._ccross)
+            sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
+            full_rows = bm._inverse_cholesky_rows(baseline._cn, array("f", sums), array("f", cross), sd)
+            full = (idx, compact[1], full_rows, bytes(range(d)))
+            got = bm._whitened_sum(compact, dq, wsum, wsq, m, n_stats, Z2_CLIP)
+            want = bm._whitened_sum(full, dq, wsum, wsq, m, n_stats, Z2_CLIP)
+            assert got == want
+            in_play = sum(1 for j in idx if dq[j] or wsq[j])
+            paths.add((3 * in_play < d, any(dq[j] for k, j in enumerate(idx) if k not in act)))
+    assert {(True, True), (False, True)} <= paths, paths  # sparse and dense walks, with never-met markers in play

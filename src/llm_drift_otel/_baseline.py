@@ -342,10 +342,12 @@ def _inverse_cholesky_rows(cn: float, csum: array, cross: array, sd: list) -> "a
 def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float, clip: float) -> float:
     """sum_c min(z_c^2, clip) over the whitened dense terms (see above); dq = sum_W(q) - m mean_n(q).
 
-    ``white``: (dense feature indices, 1/sd per dense slot, packed rows of L^-1: _inverse_cholesky_rows).
-    The squares of L^-1 (the variance guard) are taken here, not kept: the same products, half the memory.
+    ``white``: (dense feature indices, 1/sd per dense slot, packed rows of L^-1 over the markers the baseline
+    has met (_inverse_cholesky_rows), their compact position per dense slot or _INACTIVE). A marker never met
+    has the identity's row and column: its term is its own standardised difference. The squares of L^-1
+    (the variance guard) are taken here, not kept: the same products, half the memory.
     """
-    idx, isd, inverse = white
+    idx, isd, inverse, cpos = white
     mq = m * _QUANT
     vq = 1.0 / (m * (m - 1.0) * _QUANT * _QUANT)
     zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]  # standardised mean differences
@@ -359,10 +361,17 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
         # columns of L^-1; rows no active marker reaches contribute 0.
         pms = [0.0] * d
         vws = [0.0] * d
+        act = [c for c in range(d) if cpos[c] != _INACTIVE]
         for i in active:
             zi, vi = zbar[i], varz[i]
-            for c in range(i, d):
-                x = inverse[(c * (c + 1)) // 2 + i]
+            ci = cpos[i]
+            if ci == _INACTIVE:
+                pms[i] += zi
+                vws[i] += vi
+                continue
+            for cc in range(ci, len(act)):
+                x = inverse[(cc * (cc + 1)) // 2 + ci]
+                c = act[cc]
                 pms[c] += x * zi
                 vws[c] += x * x * vi
         for pm, vw in zip(pms, vws):
@@ -370,12 +379,18 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
                 z2 = pm * pm / ((vw if vw > 1.0 else 1.0) * se)
                 t += z2 if z2 < clip else clip
         return t
+    zact = [z for z, c in zip(zbar, cpos) if c != _INACTIVE]
+    vact = [v for v, c in zip(varz, cpos) if c != _INACTIVE]
     start = 0
     for c in range(d):
-        row = inverse[start : start + c + 1]
-        start += c + 1
-        pm = sum(map(_mul, row, zbar))
-        vw = sum(map(_mul, map(_mul, row, row), varz))
+        cc = cpos[c]
+        if cc == _INACTIVE:
+            pm, vw = zbar[c], varz[c]
+        else:
+            row = inverse[start : start + cc + 1]
+            start += cc + 1
+            pm = sum(map(_mul, row, zact))
+            vw = sum(map(_mul, map(_mul, row, row), vact))
         z2 = pm * pm / ((vw if vw > 1.0 else 1.0) * se)
         t += z2 if z2 < clip else clip
     return t
@@ -405,6 +420,41 @@ def _presence_p(bpres: Any, n: int, wpres: Any, m: int) -> float:
 
 
 _EMPTY_F = array("f")
+#: Compact position of a dense slot whose marker a baseline's correlation has not met.
+_INACTIVE = 255
+_NO_ACTIVE: tuple = ((), b"")
+_active_sets: dict[tuple, tuple] = {}
+
+
+def _active_set(d: int, act: tuple) -> tuple:
+    """(act, compact position per dense slot as bytes, _INACTIVE if absent), shared: baselines of one
+    style meet the same markers."""
+    key = (d, act)
+    found = _active_sets.get(key)
+    if found is None:
+        if d >= _INACTIVE:
+            raise ValueError(f"baseline: {d} dense markers, at most {_INACTIVE - 1}")
+        cpos = bytearray([_INACTIVE]) * d
+        for k, i in enumerate(act):
+            cpos[i] = k
+        found = (act, bytes(cpos))
+        if len(_active_sets) < 4096:
+            _active_sets[key] = found
+    return found
+
+
+def _expand_correlation(d: int, act: tuple, csum: array, cross: array) -> tuple[list, list]:
+    """The compact sums over the markers met, as the full ``d``-marker sums (zeros elsewhere), for the file."""
+    sums = [0.0] * d
+    full = [0.0] * (d * (d + 1) // 2)
+    a = len(act)
+    for k, i in enumerate(act):
+        sums[i] = csum[k]
+        base = i * d - (i * (i - 1)) // 2 - i
+        cbase = k * a - (k * (k - 1)) // 2 - k
+        for q in range(k, a):
+            full[base + act[q]] = cross[cbase + q]
+    return sums, full
 _zero_blocks: dict[int, array] = {}
 
 
@@ -575,12 +625,13 @@ def _share_term(t: float, keff: int, kb: float, n: float, kw: int, m: int, clip:
 
 
 class Baseline:
-    """What one prompt variant's primary traffic looks like, in about 2 KB plus 4.5 KB of marker correlations.
+    """What one prompt variant's primary traffic looks like: about 2 KB plus the marker correlations.
 
     State: per shape id a count (at most ``max_shapes`` ids), per kind a count, per numeric feature the
     presence count and exact integer sums of quantised log1p(value) and of its square, and float32 sums
-    of products of the dense markers (see "correlations of the dense markers"): enough for presence
-    tests and whitened mean tests, O(#features^2) memory whatever the traffic.
+    of products of the dense markers it has met (see "correlations of the dense markers"; 4 bytes x
+    a(a+1)/2 for a markers met: a handful for JSON variants, 35-40 of the 46 for markdown ones): enough for
+    presence tests and whitened mean tests, O(#features^2) memory whatever the traffic.
 
     Bounded id table (decay-halve): when a new id arrives and the table is full, every count is halved
     (integer division) and ids falling to 0 are dropped; if that freed nothing, the least frequent
@@ -611,6 +662,7 @@ class Baseline:
         "_cnames",
         "_cn",
         "_cseen",
+        "_cact",
         "_csum",
         "_ccross",
         "_white",
@@ -646,6 +698,7 @@ class Baseline:
         self._cnames: tuple = ()
         self._cn = 0.0
         self._cseen = 0
+        self._cact = _NO_ACTIVE  # (dense slots with correlation data, compact position of each slot)
         self._csum = _EMPTY_F
         self._ccross = _EMPTY_F
         self._white: tuple | None = None
@@ -735,21 +788,55 @@ class Baseline:
         if self._cnames is not names:  # first learn, or the schema grew: start over for the new schema
             self._cnames = names
             self._cn = 0.0
-            self._csum = array("f", bytes(4 * d))
-            self._ccross = array("f", bytes(4 * (d * (d + 1) // 2)))
+            self._cact = _NO_ACTIVE
+            self._csum = self._ccross = _EMPTY_F
             self._white = None
         ys = [(slot_of[j], q * _INV_QUANT) for j, q in zip(pos, qs) if slot_of[j] >= 0]
+        cpos = self._cact[1]
+        if len(cpos) == d:  # the same slots in the compact sums (ascending too)
+            ys = [(cpos[i], y) for i, y in ys]
+            fresh = ys and max(ys)[0] == _INACTIVE  # a marker this baseline's correlation has not met yet
+        else:
+            fresh = True
+        if fresh:
+            self._activate(d, [slot_of[j] for j in pos if slot_of[j] >= 0])
+            cpos = self._cact[1]
+            ys = [(cpos[slot_of[j]], q * _INV_QUANT) for j, q in zip(pos, qs) if slot_of[j] >= 0]
+        a = len(self._cact[0])
         csum, cross = self._csum, self._ccross
-        for a, (i, yi) in enumerate(ys):
+        for k, (i, yi) in enumerate(ys):
             csum[i] += yi
-            base = i * d - (i * (i - 1)) // 2 - i  # packed upper triangle: (i, j) at base + j
-            for j, yj in ys[a:]:
+            base = i * a - (i * (i - 1)) // 2 - i  # packed upper triangle: (i, j) at base + j
+            for j, yj in ys[k:]:
                 cross[base + j] += yi * yj
         self._cn += 1.0
         if self._cn >= _CORR_HALVE_AT:
             self._cn *= 0.5
             self._csum = array("f", [x * 0.5 for x in csum])
             self._ccross = array("f", [x * 0.5 for x in cross])
+
+    def _activate(self, d: int, slots: list) -> None:
+        """(Under the lock.) Make room in the correlation sums for dense slots seen for the first time.
+
+        The sums cover only the markers this baseline has met (a JSON variant: a handful of the 46), so a
+        marker never seen costs nothing; its row of the correlation is exactly the identity's, which
+        compare treats as such. Existing sums move to their new packed positions unchanged."""
+        old_act, _ = self._cact
+        act = tuple(sorted(set(old_act).union(slots)))
+        a = len(act)
+        moved = [act.index(i) for i in old_act]  # ascending, as both are sorted
+        csum = array("f", bytes(4 * a))
+        cross = array("f", bytes(4 * (a * (a + 1) // 2)))
+        old_sum, old_cross, b = self._csum, self._ccross, len(old_act)
+        for p, np_ in enumerate(moved):
+            csum[np_] = old_sum[p]
+            old_base = p * b - (p * (p - 1)) // 2 - p
+            new_base = np_ * a - (np_ * (np_ - 1)) // 2 - np_
+            for q in range(p, b):
+                cross[new_base + moved[q]] = old_cross[old_base + q]
+        self._cact = _active_set(d, act)
+        self._csum, self._ccross = csum, cross
+        # a cached whitening stays valid (it carries its own positions) and is rebuilt on its usual schedule
 
     def _add_features(self, unknown: list[tuple[str, int]]) -> None:
         # Another thread may have added some meanwhile; grow the schema once, in shape order, so baselines
@@ -950,7 +1037,17 @@ class Baseline:
                 and len(cross) == d * (d + 1) // 2 and all(map(_is_num, sums)) and all(map(_is_num, cross))):
             raise ValueError(f"baseline: 'correlation' needs {d} 'sums' and {d * (d + 1) // 2} 'cross' numbers")
         self._cnames, self._cn, self._cseen = names, float(cn), seen
-        self._csum, self._ccross = array("f", sums), array("f", cross)
+        sums, cross = array("f", sums), array("f", cross)
+        offs = [i * d - (i * (i - 1)) // 2 for i in range(d)]  # row i of the packed triangle: (i, j) at offs[i] + j - i
+        touched = {i for i in range(d) if sums[i]}
+        for i in range(d):
+            for j in range(i, d):
+                if cross[offs[i] + j - i]:
+                    touched.update((i, j))
+        act = tuple(sorted(touched))
+        self._cact = _active_set(d, act)
+        self._csum = array("f", [sums[i] for i in act])
+        self._ccross = array("f", [cross[offs[i] + j - i] for k, i in enumerate(act) for j in act[k:]])
 
     def _whitening(self, vy: list) -> tuple | None:
         """(Under the lock.) (dense feature indices, 1/sd per dense slot, rows of L^-1, their squares), or
@@ -965,8 +1062,12 @@ class Baseline:
             return w[2]
         _, idx, _ = _dense_slots(names)
         sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
-        rows = _inverse_cholesky_rows(cn, self._csum, self._ccross, sd)
-        made = None if rows is None else (idx, array("d", [1.0 / x for x in sd]), rows)
+        act, cpos = self._cact
+        if act:
+            rows = _inverse_cholesky_rows(cn, self._csum, self._ccross, [sd[i] for i in act])
+        else:  # no marker seen: every row is the identity's
+            rows = array("d")
+        made = None if rows is None else (idx, array("d", [1.0 / x for x in sd]), rows, cpos)
         self._white = (names, cn, made)
         return made
 
@@ -1029,13 +1130,14 @@ class Baseline:
                 "features": features,
             }
             if self._cnames is self._fnames and self._cn > 0:
-                _, idx, _ = _dense_slots(self._fnames)
+                d, idx, _ = _dense_slots(self._fnames)
+                sums, cross = _expand_correlation(d, self._cact[0], self._csum, self._ccross)
                 obj["correlation"] = {
                     "samples": self._cn,
                     "seen": self._cseen,
                     "features": [self._fnames[j] for j in idx],
-                    "sums": list(self._csum),
-                    "cross": list(self._ccross),
+                    "sums": sums,
+                    "cross": cross,
                 }
             return obj
 
