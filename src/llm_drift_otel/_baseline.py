@@ -1049,7 +1049,7 @@ class Baseline:
         self._csum = array("f", [sums[i] for i in act])
         self._ccross = array("f", [cross[offs[i] + j - i] for k, i in enumerate(act) for j in act[k:]])
 
-    def _whitening(self, vy: list) -> tuple | None:
+    def _whitening(self, vy: Any) -> tuple | None:
         """(Under the lock.) (dense feature indices, 1/sd per dense slot, rows of L^-1, their squares), or
         None while the correlation has fewer than CORR_MIN samples. Rebuilt when its samples moved by a
         quarter since (a few ms of pure Python, so log-spaced: ~25 rebuilds up to the halving point)."""
@@ -1097,7 +1097,7 @@ class Baseline:
         pt = [(p + 1.0) / (nf + 2.0) for p in bpres]
         mp = [max(_PRESENT_MIN, s * _INV_QUANT / p) if p else _PRESENT_MIN for s, p in zip(bsum, bpres)]
         vunit = m * (m - 1.0) * _QUANT * _QUANT if m > 1 else _QUANT * _QUANT
-        vy = list(map(max, vb, [q * (1.0 - q) * a * a for q, a in zip(pt, mp)]))
+        vy = array("d", map(max, vb, [q * (1.0 - q) * a * a for q, a in zip(pt, mp)]))
         vbq = array("f", map(_mul, vy, repeat(vunit, k)))
         mbq = array("f", map(_mul, bsum, repeat(m * inv_n, k)))
         stats = (mbq, vbq, keff, n, dense, vy)
