@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from hashlib import blake2b
 from collections.abc import Mapping
 from itertools import chain, islice
-from operator import add, itemgetter
+from operator import add, eq, itemgetter
 from typing import Any
 
 from ._refusal import is_refusal
@@ -1155,14 +1155,17 @@ def _close(block: str, items: int, nested: str, columns: int) -> str:
 
 def _fold(tokens: list[str]) -> str:
     """Collapse runs (p,p,p -> p*2-4) and repeated sections ((h3,p,ul2-4) x N -> (...)*bucket)."""
-    runs: list[str] = []
-    i, n = 0, len(tokens)
-    while i < n:
-        j = i + 1
-        while j < n and tokens[j] == tokens[i]:
-            j += 1
-        runs.append(tokens[i] if j - i == 1 else f"{tokens[i]}*{_bucket(j - i)}")
-        i = j
+    if any(map(eq, tokens, islice(tokens, 1, None))):
+        runs: list[str] = []
+        i, n = 0, len(tokens)
+        while i < n:
+            j = i + 1
+            while j < n and tokens[j] == tokens[i]:
+                j += 1
+            runs.append(tokens[i] if j - i == 1 else f"{tokens[i]}*{_bucket(j - i)}")
+            i = j
+    else:  # no run to collapse (the usual case), checked in C
+        runs = tokens
     out: list[str] = []
     i, n = 0, len(runs)
     while i < n:
@@ -1246,6 +1249,7 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
     first_person = len(_FIRST_PERSON.findall(data)) if "I" in scanned else 0
     second_person = len(_SECOND_PERSON.findall(data)) if "you" in scanned or "You" in scanned else 0
     has_newline = "\n" in scanned
+    has_colon = ":" in scanned  # patterns holding a ":" cannot occur without one (a memchr, not a count)
     stripped = scanned.strip()
     cut = stripped.find("\n\n")
     first = stripped if cut < 0 else stripped[:cut]
@@ -1253,6 +1257,10 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
     last = stripped if cut < 0 else stripped[cut + 2 :]
     tokens = layout.tokens
     items = layout.bullets + layout.numbered
+    inner_newlines = 0
+    if lines:  # newlines of the stripped text: the layout's line count less those of the ends, not a full count
+        head = scanned.find(stripped[0])
+        inner_newlines = layout.lines - 1 - count("\n", 0, head) - count("\n", head + len(stripped))
     levels = layout.levels
     return {
         "chars": float(chars),
@@ -1290,8 +1298,8 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
         "starts_heading": 1.0 if tokens and tokens[0][0] == "h" and tokens[0] != "hr" else 0.0,
         "bold_lines": float(layout.bold_lines),
         "bold_lead_items": float(layout.bold_lead),
-        "bold_colon_in": float(count(":**")) if bold else 0.0,
-        "bold_colon_out": float(count("**:")) if bold else 0.0,
+        "bold_colon_in": float(count(":**")) if bold and has_colon else 0.0,
+        "bold_colon_out": float(count("**:")) if bold and has_colon else 0.0,
         "nested_items": float(layout.nested_items),
         "loose_items": float(layout.loose_items),
         "star_bullets": float(layout.star_bullets),
@@ -1312,10 +1320,10 @@ def _text_features(scanned: str, chars: int, *, refusal: bool, n_tools: int,
         "dashes": 0.0 if ascii else float(count("\u2014") + count("\u2013")),
         "spaced_hyphens": float(count(" - ")) if "-" in scanned else 0.0,
         "prose_exclamations": float(count("! ") + count("!\n")) if exclamations else 0.0,
-        "colons": float(count(":")) if ":" in scanned else 0.0,
+        "colons": float(count(":")) if has_colon else 0.0,
         "parens": float(count("(")) if "(" in scanned else 0.0,
         "math": float((count("\\(") + count("\\[") if "\\" in scanned else 0) + (count("$$") if "$" in scanned else 0)),
         "opens_exclaim": 1.0 if "!" in stripped[:stripped.find("\n") % (len(stripped) + 1)] else 0.0,
         "item_bold_only": float(layout.item_bold_only),
-        "line_chars": round((len(stripped) - stripped.count("\n")) / lines, 1) if lines else 0.0,
+        "line_chars": round((len(stripped) - inner_newlines) / lines, 1) if lines else 0.0,
     }
