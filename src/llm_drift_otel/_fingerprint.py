@@ -1213,7 +1213,7 @@ _JSON_FEATURES["json"] = 1.0
 def _json_features(scanned: str, chars: int, refusal: bool = False) -> dict:
     features = _JSON_FEATURES.copy()
     features["chars"] = float(chars)
-    features["lines"] = float(scanned.count("\n") + 1) if scanned else 1.0
+    features["lines"] = float(scanned.count("\n") + 1) if "\n" in scanned else 1.0  # `in` is a memchr, count is not
     if refusal:
         features["refusal"] = 1.0
     return features
