@@ -58,7 +58,9 @@ def markdown_answer() -> str:
 
 # ---------------------------------------------------------------- worker side
 
-def _worker(name: str) -> None:
+def instrumented_client(name: str) -> tuple:
+    """(chat.completions.create, scenario holder) of a real `openai` client on the mock transport,
+    instrumented by contender `name` (bare, llm-drift-otel or a peer) with spans and metrics on."""
     import httpx2
     import openai
     from opentelemetry.sdk.metrics import MeterProvider
@@ -97,7 +99,11 @@ def _worker(name: str) -> None:
 
     client = openai.OpenAI(api_key="sk-bench", base_url="http://127.0.0.1:9/v1", max_retries=0,
                            http_client=httpx2.Client(transport=httpx2.MockTransport(handler)))
-    create = client.chat.completions.create
+    return client.chat.completions.create, current
+
+
+def _worker(name: str) -> None:
+    create, current = instrumented_client(name)
 
     def run(scenario: str, calls: int) -> str:
         """Wall clock and CPU time of this process (every thread: the span export thread too) per call."""
