@@ -834,7 +834,7 @@ def test_correlation_kept_only_for_markers_met_gives_the_full_whitened_statistic
             mbq, _, _, n_stats, _, vy = baseline._derived_stats(baseline.samples, m)
             dq = [a - b for a, b in zip(wsum, mbq)]
             compact = baseline._whitening(vy)
-            sums, cross = bm._expand_correlation(d, act, baseline._csum, baseline._ccross)
+            sums, cross = bm._placed_sums(baseline._csum, baseline._ccross, act, d)
             sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
             full_rows = bm._inverse_cholesky_rows(baseline._cn, array("f", sums), array("f", cross), sd)
             full = (idx, compact[1], full_rows, bytes(range(d)))

@@ -443,18 +443,21 @@ def _active_set(d: int, act: tuple) -> tuple:
     return found
 
 
-def _expand_correlation(d: int, act: tuple, csum: array, cross: array) -> tuple[list, list]:
-    """The compact sums over the markers met, as the full ``d``-marker sums (zeros elsewhere), for the file."""
-    sums = [0.0] * d
-    full = [0.0] * (d * (d + 1) // 2)
-    a = len(act)
-    for k, i in enumerate(act):
-        sums[i] = csum[k]
-        base = i * d - (i * (i - 1)) // 2 - i
-        cbase = k * a - (k * (k - 1)) // 2 - k
-        for q in range(k, a):
-            full[base + act[q]] = cross[cbase + q]
+def _placed_sums(csum: Any, cross: Any, to: "list | tuple", dim: int) -> tuple[list, list]:
+    """Correlation sums over ``len(to)`` markers (packed), placed at the ascending positions ``to`` of a
+    ``dim``-marker layout, zeros elsewhere: to grow a baseline's sums, or write the full layout to a file."""
+    sums = [0.0] * dim
+    full = [0.0] * (dim * (dim + 1) // 2)
+    b = len(to)
+    for p, i in enumerate(to):
+        sums[i] = csum[p]
+        base = i * dim - (i * (i - 1)) // 2 - i
+        src = p * b - (p * (p - 1)) // 2 - p
+        for q in range(p, b):
+            full[base + to[q]] = cross[src + q]
     return sums, full
+
+
 _zero_blocks: dict[int, array] = {}
 
 
@@ -823,19 +826,10 @@ class Baseline:
         compare treats as such. Existing sums move to their new packed positions unchanged."""
         old_act, _ = self._cact
         act = tuple(sorted(set(old_act).union(slots)))
-        a = len(act)
         moved = [act.index(i) for i in old_act]  # ascending, as both are sorted
-        csum = array("f", bytes(4 * a))
-        cross = array("f", bytes(4 * (a * (a + 1) // 2)))
-        old_sum, old_cross, b = self._csum, self._ccross, len(old_act)
-        for p, np_ in enumerate(moved):
-            csum[np_] = old_sum[p]
-            old_base = p * b - (p * (p - 1)) // 2 - p
-            new_base = np_ * a - (np_ * (np_ - 1)) // 2 - np_
-            for q in range(p, b):
-                cross[new_base + moved[q]] = old_cross[old_base + q]
+        sums, cross = _placed_sums(self._csum, self._ccross, moved, len(act))
         self._cact = _active_set(d, act)
-        self._csum, self._ccross = csum, cross
+        self._csum, self._ccross = array("f", sums), array("f", cross)
         # a cached whitening stays valid (it carries its own positions) and is rebuilt on its usual schedule
 
     def _add_features(self, unknown: list[tuple[str, int]]) -> None:
@@ -1131,7 +1125,7 @@ class Baseline:
             }
             if self._cnames is self._fnames and self._cn > 0:
                 d, idx, _ = _dense_slots(self._fnames)
-                sums, cross = _expand_correlation(d, self._cact[0], self._csum, self._ccross)
+                sums, cross = _placed_sums(self._csum, self._ccross, self._cact[0], d)
                 obj["correlation"] = {
                     "samples": self._cn,
                     "seen": self._cseen,
