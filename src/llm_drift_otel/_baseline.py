@@ -424,6 +424,8 @@ _EMPTY_F = array("f")
 _INACTIVE = 255
 _NO_ACTIVE: tuple = ((), b"")
 _active_sets: dict[tuple, tuple] = {}
+#: Shared (markers met, positions) pairs kept; past this, a baseline holds its own (it grows its set rarely).
+_MAX_ACTIVE_SETS = 1024
 
 
 def _active_set(d: int, act: tuple) -> tuple:
@@ -438,7 +440,7 @@ def _active_set(d: int, act: tuple) -> tuple:
         for k, i in enumerate(act):
             cpos[i] = k
         found = (act, bytes(cpos))
-        if len(_active_sets) < 4096:
+        if len(_active_sets) < _MAX_ACTIVE_SETS:
             _active_sets[key] = found
     return found
 
