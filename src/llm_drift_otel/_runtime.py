@@ -223,7 +223,7 @@ class Call:
             # another GenAI instrumentation wraps outside us: one span for the call, carrying both
             self.span, self.owns_span, self._token = current, False, None
             current.set_attributes(attributes)
-            self._span_context = None  # the peer's span is current while the call runs
+            self._span_context = _set_span_in_context(current)  # for exemplars, also at a stream's end
         else:
             span = self.span = rt.tracer.start_span(f"{op} {model}" if model else op, kind=SpanKind.CLIENT,
                                                     attributes=attributes)
