@@ -781,7 +781,8 @@ def test_whitened_sum_walks_few_active_markers_sparsely_with_the_same_result():
             wsq[i] = wsum[i] * rng.randrange(200, 400)
             dq[i] = rng.gauss(0, 2000)
         packed = array("d", [x for row in inverse for x in row])
-        got = bm._whitened_sum((idx, isd, packed, bytes(range(d))), dq, wsum, wsq, 20, 300.0, 16.0)
+        every = (tuple(range(d)), bytes(range(d)))  # every marker met
+        got = bm._whitened_sum((idx, isd, packed, every), dq, wsum, wsq, 20, 300.0, 16.0)
         mq, vq = 20 * bm._QUANT, 1.0 / (20 * 19 * bm._QUANT ** 2)
         zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]
         varz = [(20 * wsq[j] - wsum[j] ** 2) * vq * s * s for j, s in zip(idx, isd)]
@@ -837,7 +838,7 @@ def test_correlation_kept_only_for_markers_met_gives_the_full_whitened_statistic
             sums, cross = bm._placed_sums(baseline._csum, baseline._ccross, act, d)
             sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
             full_rows = bm._inverse_cholesky_rows(baseline._cn, array("f", sums), array("f", cross), sd)
-            full = (idx, compact[1], full_rows, bytes(range(d)))
+            full = (idx, compact[1], full_rows, (tuple(range(d)), bytes(range(d))))
             got = bm._whitened_sum(compact, dq, wsum, wsq, m, n_stats, Z2_CLIP)
             want = bm._whitened_sum(full, dq, wsum, wsq, m, n_stats, Z2_CLIP)
             assert got == want

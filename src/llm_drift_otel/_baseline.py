@@ -343,11 +343,12 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
     """sum_c min(z_c^2, clip) over the whitened dense terms (see above); dq = sum_W(q) - m mean_n(q).
 
     ``white``: (dense feature indices, 1/sd per dense slot, packed rows of L^-1 over the markers the baseline
-    has met (_inverse_cholesky_rows), their compact position per dense slot or _INACTIVE). A marker never met
-    has the identity's row and column: its term is its own standardised difference. The squares of L^-1
-    (the variance guard) are taken here, not kept: the same products, half the memory.
+    has met (_inverse_cholesky_rows), (those markers' dense slots, compact position per dense slot or
+    _INACTIVE): _active_set). A marker never met has the identity's row and column: its term is its own
+    standardised difference. The squares of L^-1 (the variance guard) are taken here, not kept: the same
+    products, half the memory.
     """
-    idx, isd, inverse, cpos = white
+    idx, isd, inverse, (act, cpos) = white
     mq = m * _QUANT
     vq = 1.0 / (m * (m - 1.0) * _QUANT * _QUANT)
     zbar = [dq[j] * s / mq for j, s in zip(idx, isd)]  # standardised mean differences
@@ -361,7 +362,6 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
         # columns of L^-1; rows no active marker reaches contribute 0.
         pms = [0.0] * d
         vws = [0.0] * d
-        act = [c for c in range(d) if cpos[c] != _INACTIVE]
         for i in active:
             zi, vi = zbar[i], varz[i]
             ci = cpos[i]
@@ -379,8 +379,8 @@ def _whitened_sum(white: tuple, dq: list, wsum: Any, wsq: Any, m: int, n: float,
                 z2 = pm * pm / ((vw if vw > 1.0 else 1.0) * se)
                 t += z2 if z2 < clip else clip
         return t
-    zact = [z for z, c in zip(zbar, cpos) if c != _INACTIVE]
-    vact = [v for v, c in zip(varz, cpos) if c != _INACTIVE]
+    zact = [zbar[i] for i in act]
+    vact = [varz[i] for i in act]
     start = 0
     for c in range(d):
         cc = cpos[c]
@@ -1046,8 +1046,9 @@ class Baseline:
         self._ccross = array("f", [cross[offs[i] + j - i] for k, i in enumerate(act) for j in act[k:]])
 
     def _whitening(self, vy: Any) -> tuple | None:
-        """(Under the lock.) (dense feature indices, 1/sd per dense slot, rows of L^-1, their squares), or
-        None while the correlation has fewer than CORR_MIN samples. Rebuilt when its samples moved by a
+        """(Under the lock.) ``_whitened_sum``'s whitening (dense feature indices, 1/sd per dense slot, packed
+        L^-1 over the markers met, their active set), or None while the correlation has fewer than CORR_MIN
+        samples. Rebuilt when its samples moved by a
         quarter since (a few ms of pure Python, so log-spaced: ~25 rebuilds up to the halving point)."""
         names = self._fnames
         cn = self._cn
@@ -1058,12 +1059,12 @@ class Baseline:
             return w[2]
         _, idx, _ = _dense_slots(names)
         sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
-        act, cpos = self._cact
-        if act:
-            rows = _inverse_cholesky_rows(cn, self._csum, self._ccross, [sd[i] for i in act])
+        active = self._cact
+        if active[0]:
+            rows = _inverse_cholesky_rows(cn, self._csum, self._ccross, [sd[i] for i in active[0]])
         else:  # no marker seen: every row is the identity's
             rows = array("d")
-        made = None if rows is None else (idx, array("d", [1.0 / x for x in sd]), rows, cpos)
+        made = None if rows is None else (idx, array("d", [1.0 / x for x in sd]), rows, active)
         self._white = (names, cn, made)
         return made
 
