@@ -264,6 +264,21 @@ def _chunk_class() -> Any:
     return _sdk_class("openai.types.chat.chat_completion_chunk", "ChatCompletionChunk")
 
 
+def _read_sdk_chunk(chunk: Any) -> tuple | None:
+    """(usage, index, content, refusal, tool calls, finish reason) of the SDK's own one-choice
+    `ChatCompletionChunk` (the common case), read as attributes; None for any other chunk, or an odd one,
+    which is then read the general way (every field read before anything is kept)."""
+    try:
+        choices = chunk.choices
+        if len(choices) != 1:
+            return None
+        choice = choices[0]
+        delta = choice.delta
+        return (chunk.usage, choice.index, delta.content, delta.refusal, delta.tool_calls, choice.finish_reason)
+    except Exception:
+        return None
+
+
 class ChatStreamAccumulator:
     """Reads `ChatCompletionChunk`s: model from the first chunk that has one, text and tool-call deltas."""
 
@@ -281,57 +296,34 @@ class ChatStreamAccumulator:
         self._refusal = TextBuffer(4096)
 
     def add(self, chunk: Any) -> None:
-        if type(chunk) is _chunk_class():
-            # the SDK's own ChatCompletionChunk with one choice (the common case): its fields read as
-            # attributes, every one read before anything is kept, so an odd chunk falls back whole
-            try:
-                choices = chunk.choices
-                usage = chunk.usage
-                if len(choices) == 1:
-                    choice = choices[0]
-                    index, delta, reason = choice.index, choice.delta, choice.finish_reason
-                    content, refusal, calls = delta.content, delta.refusal, delta.tool_calls
-                    fast = True
-                else:
-                    fast = False
-            except Exception:
-                fast = False
-            if fast:
-                if self._model is None:
-                    self._model = str_or_none(field(chunk, "model"))
-                    self._id = str_or_none(field(chunk, "id"))
-                if usage is not None:
-                    self._usage = usage
-                if index == 0:
-                    if content:
-                        self._text.add(content)
-                    if refusal:
-                        self._refusal.add(refusal)
-                    if calls:
-                        self._add_tool_calls(calls)
-                    if reason:
-                        self._finish.append(str(reason))
-                return
+        sdk = _read_sdk_chunk(chunk) if type(chunk) is _chunk_class() else None
         if self._model is None:
             self._model = str_or_none(field(chunk, "model"))
             self._id = str_or_none(field(chunk, "id"))
-        usage = field(chunk, "usage")
+        usage = sdk[0] if sdk is not None else field(chunk, "usage")
         if usage is not None:
             self._usage = usage
+        if sdk is not None:
+            if sdk[1] == 0:
+                self._keep(*sdk[2:])
+            return
         for choice in field(chunk, "choices") or ():
             if field(choice, "index", 0) != 0:
                 continue
             delta = field(choice, "delta")
-            content = field(delta, "content")
-            if content:  # the common chunk: a piece of text, nothing else to read
-                self._text.add(content)
-            refusal = field(delta, "refusal")
-            if refusal:
-                self._refusal.add(refusal)
-            self._add_tool_calls(field(delta, "tool_calls"))
-            reason = field(choice, "finish_reason")
-            if reason:
-                self._finish.append(str(reason))
+            self._keep(field(delta, "content"), field(delta, "refusal"), field(delta, "tool_calls"),
+                       field(choice, "finish_reason"))
+
+    def _keep(self, content: Any, refusal: Any, calls: Any, reason: Any) -> None:
+        """What the first choice's delta adds: a piece of text (the common chunk), refusal, tool calls, the end."""
+        if content:
+            self._text.add(content)
+        if refusal:
+            self._refusal.add(refusal)
+        if calls:
+            self._add_tool_calls(calls)
+        if reason:
+            self._finish.append(str(reason))
 
     def _add_tool_calls(self, calls: Any) -> None:
         for call in calls or ():
