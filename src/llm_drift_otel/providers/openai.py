@@ -167,8 +167,13 @@ def chat_request(instance: Any, args: tuple, kwargs: Mapping[str, Any]) -> Reque
     return info
 
 
-
-
+def _message_output(content: Any, refusal: Any, tool_calls: Any) -> ModelOutput:
+    """The output of a chat message: its text (else the refusal text), tool calls, refusal flag."""
+    return ModelOutput(
+        text=text_of_content(content) or (refusal if isinstance(refusal, str) else ""),
+        tool_calls=chat_tool_calls(tool_calls),
+        refusal=bool(refusal),
+    )
 
 
 def chat_output(response: Any) -> ModelOutput | None:
@@ -176,12 +181,7 @@ def chat_output(response: Any) -> ModelOutput | None:
     if not choices:
         return None
     message = field(choices[0], "message")
-    refusal = field(message, "refusal")
-    return ModelOutput(
-        text=text_of_content(field(message, "content")) or (refusal if isinstance(refusal, str) else ""),
-        tool_calls=chat_tool_calls(field(message, "tool_calls")),
-        refusal=bool(refusal),
-    )
+    return _message_output(field(message, "content"), field(message, "refusal"), field(message, "tool_calls"))
 
 
 def chat_response(response: Any) -> ResponseInfo:
@@ -232,15 +232,7 @@ def _chat_completion_response(response: Any) -> ResponseInfo:
     output = None
     if choices:
         message = choices[0].message
-        refusal = message.refusal
-        content = message.content
-        calls = message.tool_calls
-        output = ModelOutput(
-            text=(content if isinstance(content, str) else text_of_content(content))
-            or (refusal if isinstance(refusal, str) else ""),
-            tool_calls=chat_tool_calls(calls) if calls else (),
-            refusal=bool(refusal),
-        )
+        output = _message_output(message.content, message.refusal, message.tool_calls)
     if len(choices) == 1:
         reason = choices[0].finish_reason
         finish_reasons = (str(reason),) if reason else ()
