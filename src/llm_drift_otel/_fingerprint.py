@@ -612,21 +612,8 @@ def _objects_skeletons(objects: Any, depth: int, key_of, budget: list, exact_dic
         objects = objects[: _JSON_MAX_ITEMS * 4]
     # Group by key set; the common case (records with the same keys) is one C-level pass.
     groups = _records_group(objects) if exact_dicts else None
-    if groups is not None:
-        pass
-    elif max(map(len, objects)) <= _JSON_MAX_KEYS:
-        key_sets = set(map(tuple, objects))
-        if len(key_sets) == 1:
-            groups = {key_sets.pop(): objects}
-        else:
-            groups = {}
-            for obj in objects:
-                groups.setdefault(tuple(obj), []).append(obj)
-    else:
-        groups = {}
-        for obj in objects:
-            keys = tuple(islice(obj, _JSON_MAX_KEYS)) + ((_MORE,) if len(obj) > _JSON_MAX_KEYS else ())
-            groups.setdefault(keys, []).append(obj)
+    if groups is None:
+        groups = _key_groups(objects)
     out = set()
     for keys, group in islice(groups.items(), _JSON_MAX_UNION * 2):
         if not keys:
@@ -653,6 +640,23 @@ def _objects_skeletons(objects: Any, depth: int, key_of, budget: list, exact_dic
                 names.append(name)
         out.add("{" + ",".join(map(add, plan.heads, plan.pick(names))) + plan.tail + "}")
     return out
+
+
+def _key_groups(objects: Any) -> dict:
+    """``{keys: objects}`` by key set (an object of more than _JSON_MAX_KEYS keys: its first ones and _MORE)."""
+    if max(map(len, objects)) <= _JSON_MAX_KEYS:
+        key_sets = set(map(tuple, objects))
+        if len(key_sets) == 1:
+            return {key_sets.pop(): objects}
+        groups: dict = {}
+        for obj in objects:
+            groups.setdefault(tuple(obj), []).append(obj)
+        return groups
+    groups = {}
+    for obj in objects:
+        keys = tuple(islice(obj, _JSON_MAX_KEYS)) + ((_MORE,) if len(obj) > _JSON_MAX_KEYS else ())
+        groups.setdefault(keys, []).append(obj)
+    return groups
 
 
 def _records_group(objects: Any) -> "dict | None":
