@@ -1144,16 +1144,16 @@ class _Layout:
         return "markdown", "md:" + layout
 
 
-_SMALL_BUCKETS = tuple(_bucket(n) for n in range(9))  # _bucket without its calls, for the layout pass
+_SMALL_BUCKETS = tuple(_bucket(n) for n in range(10))  # _bucket of min(n, 9) without its calls, for the layout pass
 
 
 def _close(block: str, items: int, nested: str, columns: int) -> str:
     """The token of a block that ends (items and columns are at least 1)."""
     if block == "ul" or block == "ol":
-        token = block + (_SMALL_BUCKETS[items] if items < 9 else "9+")
+        token = block + _SMALL_BUCKETS[min(items, 9)]
         return token + ">" + nested if nested else token
     if block == "tbl":
-        return "tbl" + (_SMALL_BUCKETS[columns] if columns < 9 else "9+")
+        return "tbl" + _SMALL_BUCKETS[min(columns, 9)]
     return block
 
 
