@@ -370,6 +370,60 @@ def test_memory_of_a_typical_baseline_is_bounded():
     assert per <= 2048 + 4 * (25 * 26 // 2 + 25) + 256
 
 
+def test_feature_sums_are_kept_for_the_features_met_and_are_exact():
+    """A feature a baseline never met costs nothing; one met late gets exact sums from then on, and
+    the file still lists every feature of the schema."""
+    from llm_drift_otel._baseline import _quantise
+
+    rng = random.Random(4)
+    names = [f"marker_{i}" for i in range(40)]
+
+    def shape(active: int) -> FakeShape:
+        return FakeShape("markdown", f"{rng.randrange(5):016x}",
+                         {n: (rng.randrange(1, 9) if i < active and rng.random() < 0.7 else 0)
+                          for i, n in enumerate(names)})
+
+    shapes = [shape(3) for _ in range(300)] + [shape(12) for _ in range(200)]
+    b = Baseline(warmup=5)
+    for s in shapes[:300]:
+        b.learn(s)
+    assert len(b._fsum) == 3  # 37 of the 40 features never met: no sums stored
+    for s in shapes[300:]:
+        b.learn(s)
+    assert len(b._fsum) == len(b._fsq) == len(b._fpres) == 12
+    pres, sums, squares = b._feature_sums()
+    for j, name in enumerate(names):
+        qs = [_quantise(s.features[name]) for s in shapes]
+        assert (pres[j], sums[j], squares[j]) == (sum(1 for q in qs if q), sum(qs), sum(q * q for q in qs))
+    stored = json.loads(b.to_json())["features"]
+    assert list(stored) == names and stored["marker_39"] == [500, 0, 0.0, 0.0]
+    assert Baseline.from_json(b.to_json()).to_json() == b.to_json()
+
+
+def test_memory_of_a_variant_answering_in_three_styles_is_under_2_kb():
+    """issue 7's memory bar is 2 MB for 1,000 variants: what benchmarks/overhead.py teaches each one."""
+    from llm_drift_otel._fingerprint import fingerprint_output
+    from llm_drift_otel._mock_provider import STYLES
+
+    rng = random.Random(3)
+    shapes = [fingerprint_output(STYLES[style](rng)) for style in STYLES for _ in range(40)]
+    Baseline().learn(shapes[0])  # intern the schema once per process, as the first variant does
+
+    def make():
+        made = []
+        for _ in range(100):
+            b = Baseline()
+            for _ in range(60):
+                b.learn(rng.choice(shapes))
+            made.append(b)
+        return made
+
+    used, kept = _traced_bytes(make)
+    per = used / len(kept)
+    print(f"memory per three-style variant: {per:.0f} bytes")
+    assert per <= 2000
+
+
 def test_memory_a_baseline_keeps_for_its_window_test_is_bounded():
     """What compare caches between windows (the whitening, the per-feature constants) on real answers:
     every variant with traffic holds it, so it counts as much as the sums (was ~80 KB per baseline)."""
@@ -435,9 +489,9 @@ def test_correlation_sums_are_halved_so_memory_and_precision_stay_bounded():
 
     b = learned(gpt_like, 6000)
     assert 0 < b._cn < _CORR_HALVE_AT
-    size = len(b._ccross)
+    size = len(b._corr)
     more = learned(gpt_like, 12000)
-    assert len(more._ccross) == size
+    assert len(more._corr) == size
     assert b.compare(windows(gpt_like, 1, seed=2)[0]).ready
 
 
@@ -806,7 +860,7 @@ def test_correlation_kept_only_for_markers_met_gives_the_full_whitened_statistic
     json_only = Baseline(warmup=5)
     for _ in range(200):
         json_only.learn(rng.choice(by_style["json_card"]))
-    assert len(json_only._ccross) <= 10  # was 1,081 floats whatever the variant
+    assert len(json_only._corr) <= 14  # sums and products of the markers met; was 46 + 1,081 floats
 
     mixed = Baseline(warmup=5)
     shapes = [s for group in by_style.values() for s in group]
@@ -835,7 +889,7 @@ def test_correlation_kept_only_for_markers_met_gives_the_full_whitened_statistic
             mbq, _, _, n_stats, _, vy = baseline._derived_stats(baseline.samples, m)
             dq = [a - b for a, b in zip(wsum, mbq)]
             compact = baseline._whitening(vy)
-            sums, cross = bm._placed_sums(baseline._csum, baseline._ccross, act, d)
+            sums, cross = bm._placed_sums(*baseline._corr_sums(), act, d)
             sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
             full_rows = bm._inverse_cholesky_rows(baseline._cn, array("f", sums), array("f", cross), sd)
             full = (idx, compact[1], full_rows, (tuple(range(d)), bytes(range(d))))

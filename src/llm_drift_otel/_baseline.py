@@ -20,7 +20,7 @@ import threading
 import time
 from array import array
 from fractions import Fraction
-from itertools import chain, compress, repeat
+from itertools import chain, compress, count as _count_up, repeat
 from operator import add as _add, mul as _mul, sub as _sub, truediv as _truediv
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -50,8 +50,9 @@ _HALF = repeat(0.5)
 _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 # Per-feature state: y = log1p(value) quantised to steps of 1/_QUANT, kept as exact integer sums
 # (presence count, sum of q, sum of q^2): no floating-point drift however long a baseline lives, 20 bytes a
-# feature, and updates that are a few C-level passes. Every feature counts every sample (a feature that
-# shows up late counts as 0 before: these are counts of style markers, absent = 0).
+# feature met, and updates that are a few C-level passes. Every feature counts every sample (a feature that
+# shows up late counts as 0 before: these are counts of style markers, absent = 0), so a feature a baseline
+# never met has three zero sums, which are not stored: most variants meet a handful of the 63 markers.
 
 
 @dataclass(frozen=True)
@@ -420,6 +421,8 @@ def _presence_p(bpres: Any, n: int, wpres: Any, m: int) -> float:
 
 
 _EMPTY_F = array("f")
+_EMPTY_Q = array("q")
+_EMPTY_I = array("I")
 #: Compact position of a dense slot whose marker a baseline's correlation has not met.
 _INACTIVE = 255
 _NO_ACTIVE: tuple = ((), b"")
@@ -458,6 +461,35 @@ def _placed_sums(csum: Any, cross: Any, to: "list | tuple", dim: int) -> tuple[l
         for q in range(p, b):
             full[base + to[q]] = cross[src + q]
     return sums, full
+
+
+_features_met_sets: dict[tuple, tuple] = {}
+
+
+def _features_met(act: tuple) -> tuple:
+    """(features met, ascending schema indices; their position in a baseline's sums as a
+    ``bytes.translate`` table: schema index -> position, _INACTIVE if not met). Shared: baselines of one
+    style meet the same features. A table maps a whole response's feature indices in one C call."""
+    found = _features_met_sets.get(act)
+    if found is None:
+        table = bytearray([_INACTIVE]) * 256
+        for p, j in enumerate(act):
+            table[j] = p
+        found = (act, bytes(table))
+        if len(_features_met_sets) < _MAX_ACTIVE_SETS:
+            _features_met_sets[act] = found
+    return found
+
+
+_NO_FEATURES = _features_met(())
+
+
+def _gather(sums: array, at: bytes) -> list:
+    """``sums[p]`` for each position p of ``at``, 0 where p is _INACTIVE (C-level maps only): to read a
+    baseline's feature sums over the whole schema, or to move them into a grown set of features met."""
+    padded = sums.tolist()
+    padded += [0] * (_INACTIVE + 1 - len(padded))
+    return list(map(padded.__getitem__, at))
 
 
 _zero_blocks: dict[int, array] = {}
@@ -629,11 +661,16 @@ def _share_term(t: float, keff: int, kb: float, n: float, kw: int, m: int, clip:
     return t + (z2 if z2 < clip else clip), keff, z2
 
 
-class Baseline:
-    """What one prompt variant's primary traffic looks like: about 2 KB plus the marker correlations.
+_LOCK_STRIPES = 64
+_BASELINE_LOCKS = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+_lock_turn = _count_up()  # a race at worst gives two baselines the same stripe
 
-    State: per shape id a count (at most ``max_shapes`` ids), per kind a count, per numeric feature the
-    presence count and exact integer sums of quantised log1p(value) and of its square, and float32 sums
+
+class Baseline:
+    """What one prompt variant's primary traffic looks like: 1-2 KB plus the marker correlations.
+
+    State: per shape id a count (at most ``max_shapes`` ids), per kind a count, per numeric feature it has
+    met the presence count and exact integer sums of quantised log1p(value) and of its square, and float32 sums
     of products of the dense markers it has met (see "correlations of the dense markers"; 4 bytes x
     a(a+1)/2 for a markers met: a handful for JSON variants, 35-40 of the 46 for markdown ones): enough for
     presence tests and whitened mean tests, O(#features^2) memory whatever the traffic.
@@ -643,7 +680,9 @@ class Baseline:
     (oldest among ties) goes. Frequent ids survive, one-offs are forgotten, and counts weigh recent
     traffic more, so a new common id can still establish itself. Kinds and features are never decayed.
 
-    ``learn`` and ``judge`` take a per-baseline lock so counts stay consistent under many threads.
+    ``learn`` and ``judge`` take the baseline's lock so counts stay consistent under many threads. Locks
+    are striped (one of _LOCK_STRIPES shared by every _LOCK_STRIPES-th baseline, 56 bytes saved each): no
+    code holds two baselines' locks at once, so sharing one cannot deadlock, only rarely wait.
     """
 
     __slots__ = (
@@ -660,6 +699,7 @@ class Baseline:
         "_kind_counts",
         "_fnames",
         "_findex",
+        "_fmet",
         "_fpres",
         "_fsum",
         "_fsq",
@@ -668,8 +708,7 @@ class Baseline:
         "_cn",
         "_cseen",
         "_cact",
-        "_csum",
-        "_ccross",
+        "_corr",
         "_white",
     )
 
@@ -680,7 +719,7 @@ class Baseline:
             raise ValueError(f"max_shapes must be an integer >= 1, got {max_shapes!r}")
         if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
             raise ValueError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
-        self._lock = threading.Lock()
+        self._lock = _BASELINE_LOCKS[next(_lock_turn) % _LOCK_STRIPES]
         self._warmup = warmup
         self._max_shapes = max_shapes
         self._alpha = float(alpha)
@@ -692,9 +731,10 @@ class Baseline:
         self._kinds = KINDS  # shared tuple unless a foreign kind shows up
         self._kind_counts = array("Q", [0]) * len(KINDS)
         self._fnames, self._findex = _EMPTY_SCHEMA
-        self._fpres = array("I")  # per feature: responses where it is > 0
-        self._fsum = array("q")   # per feature: sum of quantised log1p values
-        self._fsq = array("q")    # per feature: sum of their squares
+        self._fmet = _NO_FEATURES  # which features the sums below hold, and where (_features_met)
+        self._fpres = _EMPTY_I    # per feature met: responses where it is > 0
+        self._fsum = _EMPTY_Q     # per feature met: sum of quantised log1p values
+        self._fsq = _EMPTY_Q      # per feature met: sum of their squares
         # compare's per-feature constants (baseline means, floored variances), derived from the sums
         # above and refreshed lazily: see _derived_stats
         self._derived: tuple | None = None
@@ -704,8 +744,8 @@ class Baseline:
         self._cn = 0.0
         self._cseen = 0
         self._cact = _NO_ACTIVE  # (dense slots with correlation data, compact position of each slot)
-        self._csum = _EMPTY_F
-        self._ccross = _EMPTY_F
+        # float32: the sums of y of the markers met, then the packed upper triangle of their products
+        self._corr = _EMPTY_F
         self._white: tuple | None = None
 
     # -- properties ---------------------------------------------------------------------------------
@@ -772,11 +812,15 @@ class Baseline:
 
             if self._fnames is names:  # else another thread grew the schema since: realigned by name below
                 # the sums are read and written under this lock only: updated in place, at the non-zero steps
+                at = bytes(pos).translate(self._fmet[1])  # positions in the sums of the features met
+                if _INACTIVE in at:  # a feature this baseline meets for the first time
+                    self._meet_features(pos)
+                    at = bytes(pos).translate(self._fmet[1])
                 fsum, fsq, fpres = self._fsum, self._fsq, self._fpres
-                for j, q in zip(pos, qs):
-                    fsum[j] += q
-                    fsq[j] += q * q
-                    fpres[j] += 1
+                for i, q in zip(at, qs):
+                    fsum[i] += q
+                    fsq[i] += q * q
+                    fpres[i] += 1
                 self._learn_correlation(names, pos, qs)
             else:
                 unknown = unknown + [(names[j], q) for j, q in zip(pos, qs)]
@@ -794,7 +838,7 @@ class Baseline:
             self._cnames = names
             self._cn = 0.0
             self._cact = _NO_ACTIVE
-            self._csum = self._ccross = _EMPTY_F
+            self._corr = _EMPTY_F
             self._white = None
         ys = [(slot_of[j], q * _INV_QUANT) for j, q in zip(pos, qs) if slot_of[j] >= 0]
         cpos = self._cact[1]
@@ -808,17 +852,16 @@ class Baseline:
             cpos = self._cact[1]
             ys = [(cpos[slot_of[j]], q * _INV_QUANT) for j, q in zip(pos, qs) if slot_of[j] >= 0]
         a = len(self._cact[0])
-        csum, cross = self._csum, self._ccross
+        corr = self._corr
         for k, (i, yi) in enumerate(ys):
-            csum[i] += yi
-            base = i * a - (i * (i - 1)) // 2 - i  # packed upper triangle: (i, j) at base + j
+            corr[i] += yi
+            base = a + i * a - (i * (i - 1)) // 2 - i  # packed upper triangle after the sums: (i, j) at base + j
             for j, yj in ys[k:]:
-                cross[base + j] += yi * yj
+                corr[base + j] += yi * yj
         self._cn += 1.0
         if self._cn >= _CORR_HALVE_AT:
             self._cn *= 0.5
-            self._csum = array("f", [x * 0.5 for x in csum])
-            self._ccross = array("f", [x * 0.5 for x in cross])
+            self._corr = array("f", [x * 0.5 for x in corr])
 
     def _activate(self, d: int, slots: list) -> None:
         """(Under the lock.) Make room in the correlation sums for dense slots seen for the first time.
@@ -829,10 +872,26 @@ class Baseline:
         old_act, _ = self._cact
         act = tuple(sorted(set(old_act).union(slots)))
         moved = [act.index(i) for i in old_act]  # ascending, as both are sorted
-        sums, cross = _placed_sums(self._csum, self._ccross, moved, len(act))
+        sums, cross = _placed_sums(*self._corr_sums(), moved, len(act))
         self._cact = _active_set(d, act)
-        self._csum, self._ccross = array("f", sums), array("f", cross)
+        self._corr = array("f", sums + cross)
         # a cached whitening stays valid (it carries its own positions) and is rebuilt on its usual schedule
+
+    def _corr_sums(self) -> tuple[array, array]:
+        """(Under the lock.) The correlation's sums of y and packed sums of products, apart."""
+        a = len(self._cact[0])
+        return self._corr[:a], self._corr[a:]
+
+    def _meet_features(self, features: Any) -> None:
+        """(Under the lock.) Make room in the feature sums for features met for the first time; the
+        sums of those met before move to their new positions unchanged."""
+        old_act, old_at = self._fmet
+        act = tuple(sorted(set(old_act).union(features)))
+        self._fmet = _features_met(act)
+        at = bytes(act).translate(old_at)  # where each feature met now was in the old sums
+        self._fpres = array("I", _gather(self._fpres, at))
+        self._fsum = array("q", _gather(self._fsum, at))
+        self._fsq = array("q", _gather(self._fsq, at))
 
     def _add_features(self, unknown: list[tuple[str, int]]) -> None:
         # Another thread may have added some meanwhile; grow the schema once, in shape order, so baselines
@@ -841,16 +900,20 @@ class Baseline:
         new = list(dict.fromkeys(new))[: max(0, _MAX_FEATURES - len(self._fnames))]
         if new:
             self._fnames, self._findex = _schema(self._fnames + tuple(new))
-            self._fsum.extend([0] * len(new))
-            self._fsq.extend([0] * len(new))
-            self._fpres.extend([0] * len(new))
         index = self._findex
-        for name, q in unknown:
-            j = index.get(name)
-            if j is not None and q:
-                self._fsum[j] += q
-                self._fsq[j] += q * q
-                self._fpres[j] += 1
+        hits = [(index[name], q) for name, q in unknown if q and name in index]
+        if hits:
+            self._meet_features([j for j, _ in hits])
+            at = self._fmet[1]
+            for j, q in hits:
+                self._fsum[at[j]] += q
+                self._fsq[at[j]] += q * q
+                self._fpres[at[j]] += 1
+
+    def _feature_sums(self) -> tuple[list, list, list]:
+        """(Under the lock.) Presence counts, sums and sums of squares for every feature of the schema."""
+        at = self._fmet[1][: len(self._fnames)]
+        return _gather(self._fpres, at), _gather(self._fsum, at), _gather(self._fsq, at)
 
     def _kind_slot(self, kind: Any) -> int:
         kinds = self._kinds
@@ -967,7 +1030,7 @@ class Baseline:
             white = self._whitening(derived[5]) if m > 1 else None
             kinds = self._kinds
             kind_b = self._kind_counts[:]
-            bpres = self._fpres[:]
+            bpres = _gather(self._fpres, self._fmet[1][: len(fnames)])
         terms: list = [] if detail else None  # type: ignore[assignment]
 
         inv_m = 1.0 / m
@@ -1042,8 +1105,7 @@ class Baseline:
                     touched.update((i, j))
         act = tuple(sorted(touched))
         self._cact = _active_set(d, act)
-        self._csum = array("f", [sums[i] for i in act])
-        self._ccross = array("f", [cross[offs[i] + j - i] for k, i in enumerate(act) for j in act[k:]])
+        self._corr = array("f", [sums[i] for i in act] + [cross[offs[i] + j - i] for k, i in enumerate(act) for j in act[k:]])
 
     def _whitening(self, vy: Any) -> tuple | None:
         """(Under the lock.) ``_whitened_sum``'s whitening (dense feature indices, 1/sd per dense slot, packed
@@ -1061,7 +1123,7 @@ class Baseline:
         sd = [math.sqrt(vy[j]) if vy[j] > 0.0 else 1.0 for j in idx]
         active = self._cact
         if active[0]:
-            rows = _inverse_cholesky_rows(cn, self._csum, self._ccross, [sd[i] for i in active[0]])
+            rows = _inverse_cholesky_rows(cn, *self._corr_sums(), [sd[i] for i in active[0]])
         else:  # no marker seen: every row is the identity's
             rows = array("d")
         made = None if rows is None else (idx, array("d", [1.0 / x for x in sd]), rows, active)
@@ -1085,7 +1147,7 @@ class Baseline:
             return d[3]
         nf = float(n)
         inv_n = 1.0 / nf
-        bsum, bsq, bpres = self._fsum, self._fsq, self._fpres
+        bpres, bsum, bsq = self._feature_sums()
         vb = list(map(_mul, map(_sub, bsq, map(_mul, map(_mul, bsum, bsum), repeat(inv_n, k))),
                       repeat(_INV_QUANT * _INV_QUANT / (nf - 1.0) if n > 1 else 0.0, k)))
         dense = _dense_mask(self._fnames)
@@ -1109,11 +1171,10 @@ class Baseline:
             kinds = {k: c for k, c in zip(self._kinds, self._kind_counts) if c}
             n = self._n
             features = {}
-            for i, name in enumerate(self._fnames):
-                s1, s2 = self._fsum[i], self._fsq[i]
+            for name, p, s1, s2 in zip(self._fnames, *self._feature_sums()):
                 mean = s1 / (_QUANT * n) if n else 0.0
                 m2 = (s2 * n - s1 * s1) / (n * _QUANT * _QUANT) if n else 0.0
-                features[name] = [n, int(self._fpres[i]), mean, max(m2, 0.0)]
+                features[name] = [n, int(p), mean, max(m2, 0.0)]
             obj = {
                 "format": BASELINE_FORMAT,
                 "version": FORMAT_VERSION,
@@ -1128,7 +1189,7 @@ class Baseline:
             }
             if self._cnames is self._fnames and self._cn > 0:
                 d, idx, _ = _dense_slots(self._fnames)
-                sums, cross = _placed_sums(self._csum, self._ccross, self._cact[0], d)
+                sums, cross = _placed_sums(*self._corr_sums(), self._cact[0], d)
                 obj["correlation"] = {
                     "samples": self._cn,
                     "seen": self._cseen,
@@ -1254,7 +1315,9 @@ class Baseline:
         b._kind_counts = kind_counts
         if feats:
             b._fnames, b._findex = _schema(tuple(feats))
-        b._fpres, b._fsum, b._fsq = pres, s1s, s2s
+        met = tuple(j for j, sums in enumerate(zip(pres, s1s, s2s)) if any(sums))
+        b._fmet = _features_met(met)
+        b._fpres, b._fsum, b._fsq = (array(row.typecode, [row[j] for j in met]) for row in (pres, s1s, s2s))
         corr = obj.get("correlation")
         if corr is not None:
             b._load_correlation(corr)
