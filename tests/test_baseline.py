@@ -333,6 +333,22 @@ def test_window_rejects_bad_sizes():
 # --- bounded memory ----------------------------------------------------------------------------------
 
 
+def three_style_shapes(rng: random.Random) -> list:
+    """Real fingerprints of the mock provider's JSON card, markdown and prose answers, 40 of each."""
+    from llm_drift_otel._fingerprint import fingerprint_output
+    from llm_drift_otel._mock_provider import STYLES
+
+    return [fingerprint_output(STYLES[style](rng)) for style in STYLES for _ in range(40)]
+
+
+def taught(shapes: list, rng: random.Random, answers: int) -> Baseline:
+    """A baseline that learned ``answers`` shapes drawn from ``shapes``."""
+    b = Baseline()
+    for _ in range(answers):
+        b.learn(rng.choice(shapes))
+    return b
+
+
 def _traced_bytes(make) -> tuple[float, list]:
     tracemalloc.start()
     try:
@@ -402,23 +418,11 @@ def test_feature_sums_are_kept_for_the_features_met_and_are_exact():
 
 def test_memory_of_a_variant_answering_in_three_styles_is_under_2_kb():
     """issue 7's memory bar is 2 MB for 1,000 variants: what benchmarks/overhead.py teaches each one."""
-    from llm_drift_otel._fingerprint import fingerprint_output
-    from llm_drift_otel._mock_provider import STYLES
-
     rng = random.Random(3)
-    shapes = [fingerprint_output(STYLES[style](rng)) for style in STYLES for _ in range(40)]
+    shapes = three_style_shapes(rng)
     Baseline().learn(shapes[0])  # intern the schema once per process, as the first variant does
 
-    def make():
-        made = []
-        for _ in range(100):
-            b = Baseline()
-            for _ in range(60):
-                b.learn(rng.choice(shapes))
-            made.append(b)
-        return made
-
-    used, kept = _traced_bytes(make)
+    used, kept = _traced_bytes(lambda: [taught(shapes, rng, 60) for _ in range(100)])
     per = used / len(kept)
     print(f"memory per three-style variant: {per:.0f} bytes")
     assert per <= 2000
@@ -427,17 +431,9 @@ def test_memory_of_a_variant_answering_in_three_styles_is_under_2_kb():
 def test_memory_a_baseline_keeps_for_its_window_test_is_bounded():
     """What compare caches between windows (the whitening, the per-feature constants) on real answers:
     every variant with traffic holds it, so it counts as much as the sums (was ~80 KB per baseline)."""
-    from llm_drift_otel._fingerprint import fingerprint_output
-    from llm_drift_otel._mock_provider import STYLES
-
     rng = random.Random(3)
-    shapes = [fingerprint_output(STYLES[style](rng)) for style in STYLES for _ in range(40)]
-    baselines = []
-    for _ in range(20):
-        b = Baseline()
-        for _ in range(100):
-            b.learn(rng.choice(shapes))
-        baselines.append(b)
+    shapes = three_style_shapes(rng)
+    baselines = [taught(shapes, rng, 100) for _ in range(20)]
     window = Window(20)
     for _ in range(20):
         window.push(rng.choice(shapes))

@@ -431,15 +431,16 @@ _active_sets: dict[tuple, tuple] = {}
 _MAX_ACTIVE_SETS = 1024
 
 
-def _active_set(d: int, act: tuple) -> tuple:
-    """(act, compact position per dense slot as bytes, _INACTIVE if absent), shared: baselines of one
-    style meet the same markers."""
-    key = (d, act)
+def _active_set(size: int, act: tuple) -> tuple:
+    """(act, compact position per index below ``size`` as bytes, _INACTIVE if absent), shared: baselines of
+    one style meet the same markers. Dense markers use ``size`` = D; features a 256-byte table, so that
+    ``bytes.translate`` maps a whole response's feature indices in one C call."""
+    key = (size, act)
     found = _active_sets.get(key)
     if found is None:
-        if d >= _INACTIVE:
-            raise ValueError(f"baseline: {d} dense markers, at most {_INACTIVE - 1}")
-        cpos = bytearray([_INACTIVE]) * d
+        if len(act) >= _INACTIVE:
+            raise ValueError(f"baseline: {len(act)} markers met, at most {_INACTIVE - 1}")
+        cpos = bytearray([_INACTIVE]) * size
         for k, i in enumerate(act):
             cpos[i] = k
         found = (act, bytes(cpos))
@@ -463,22 +464,10 @@ def _placed_sums(csum: Any, cross: Any, to: "list | tuple", dim: int) -> tuple[l
     return sums, full
 
 
-_features_met_sets: dict[tuple, tuple] = {}
-
-
 def _features_met(act: tuple) -> tuple:
-    """(features met, ascending schema indices; their position in a baseline's sums as a
-    ``bytes.translate`` table: schema index -> position, _INACTIVE if not met). Shared: baselines of one
-    style meet the same features. A table maps a whole response's feature indices in one C call."""
-    found = _features_met_sets.get(act)
-    if found is None:
-        table = bytearray([_INACTIVE]) * 256
-        for p, j in enumerate(act):
-            table[j] = p
-        found = (act, bytes(table))
-        if len(_features_met_sets) < _MAX_ACTIVE_SETS:
-            _features_met_sets[act] = found
-    return found
+    """(features met, ascending schema indices; their position in a baseline's sums per schema index, as
+    a ``bytes.translate`` table)."""
+    return _active_set(256, act)
 
 
 _NO_FEATURES = _features_met(())
