@@ -545,8 +545,8 @@ def _one(value: Any, depth: int, key_of, budget: list) -> str:
                     return "[" + name + "]"
                 if element_type is dict:
                     budget[0] -= 1
-                    union = sorted(_objects_skeletons(sample, depth + 1, key_of, budget, exact_dicts=True))
-                    return "[" + "|".join(_cap_union(union)) + "]"
+                    union = _objects_skeletons(sample, depth + 1, key_of, budget, exact_dicts=True)
+                    return "[" + (union.pop() if len(union) == 1 else "|".join(_cap_union(sorted(union)))) + "]"
     elif type(value) is dict and 0 < len(value) <= _JSON_MAX_KEYS and depth < _JSON_MAX_DEPTH and budget[0] > 0:
         plan = _plan(tuple(value), key_of)
         budget[0] -= len(plan.keys) + 1
@@ -556,7 +556,7 @@ def _one(value: Any, depth: int, key_of, budget: list) -> str:
             for index, name in enumerate(names):
                 if name is None:
                     names[index] = _one(values[index], depth + 1, key_of, budget)
-        return "{" + ",".join(map(add, plan.heads, plan.pick(names))) + "}"
+        return _object_skeleton(plan, names)
     return "|".join(sorted(_union((value,), depth, key_of, budget)))
 
 
@@ -615,7 +615,7 @@ def _objects_skeletons(objects: Any, depth: int, key_of, budget: list, exact_dic
     if groups is None:
         groups = _key_groups(objects)
     out = set()
-    for keys, group in islice(groups.items(), _JSON_MAX_UNION * 2):
+    for keys, group in groups:
         if not keys:
             out.add("{}")
             continue
@@ -638,29 +638,30 @@ def _objects_skeletons(objects: Any, depth: int, key_of, budget: list, exact_dic
                 if name is None:
                     name = "|".join(sorted(_union(column, depth + 1, key_of, budget)))
                 names.append(name)
-        out.add("{" + ",".join(map(add, plan.heads, plan.pick(names))) + plan.tail + "}")
+        out.add(_object_skeleton(plan, names))
     return out
 
 
-def _key_groups(objects: Any) -> dict:
-    """``{keys: objects}`` by key set (an object of more than _JSON_MAX_KEYS keys: its first ones and _MORE)."""
+def _key_groups(objects: Any) -> list:
+    """``(keys, objects)`` by key set, the first _JSON_MAX_UNION * 2 of them (an object of more than
+    _JSON_MAX_KEYS keys: its first ones and _MORE)."""
     if max(map(len, objects)) <= _JSON_MAX_KEYS:
         key_sets = set(map(tuple, objects))
         if len(key_sets) == 1:
-            return {key_sets.pop(): objects}
+            return [(key_sets.pop(), objects)]
         groups: dict = {}
         for obj in objects:
             groups.setdefault(tuple(obj), []).append(obj)
-        return groups
-    groups = {}
-    for obj in objects:
-        keys = tuple(islice(obj, _JSON_MAX_KEYS)) + ((_MORE,) if len(obj) > _JSON_MAX_KEYS else ())
-        groups.setdefault(keys, []).append(obj)
-    return groups
+    else:
+        groups = {}
+        for obj in objects:
+            keys = tuple(islice(obj, _JSON_MAX_KEYS)) + ((_MORE,) if len(obj) > _JSON_MAX_KEYS else ())
+            groups.setdefault(keys, []).append(obj)
+    return list(islice(groups.items(), _JSON_MAX_UNION * 2))
 
 
-def _records_group(objects: Any) -> "dict | None":
-    """``{keys: objects}`` when every dict has the first one's keys in its order, else None.
+def _records_group(objects: Any) -> "list | None":
+    """``[(keys, objects)]`` when every dict has the first one's keys in its order, else None.
 
     One C-level comparison of all keys against the first dict's, repeated: json.loads shares
     equal key strings, so it is mostly identity checks. Equal concatenations imply equal rows,
@@ -671,7 +672,7 @@ def _records_group(objects: Any) -> "dict | None":
         return None
     if len(objects) > 1 and list(chain.from_iterable(objects)) != keys * len(objects):
         return None
-    return {tuple(keys): objects}
+    return [(tuple(keys), objects)]
 
 
 def _uniform_names(group: Any, plan: "_KeyPlan", depth: int, key_of, budget: list) -> "list | None":
@@ -726,6 +727,25 @@ class _KeyPlan:
             self.fetch = getter
         else:
             self.fetch = _values_of
+
+
+# Skeletons of objects by (plan, field skeletons): the same few rows come back in every output.
+_OBJECT_SKELETONS: dict = {}
+_OBJECT_SKELETONS_MAX = 1024
+_OBJECT_SKELETON_CHARS = 256  # longer ones are rare and are joined each time (bounded memory)
+
+
+def _object_skeleton(plan: _KeyPlan, names: list) -> str:
+    """``{label:skeleton,...}`` of one object: fields in label order, ``,…`` when cut."""
+    cache_key = (plan, *names)
+    text = _OBJECT_SKELETONS.get(cache_key)
+    if text is None:
+        text = "{" + ",".join(map(add, plan.heads, plan.pick(names))) + plan.tail + "}"
+        if len(text) <= _OBJECT_SKELETON_CHARS:
+            if len(_OBJECT_SKELETONS) >= _OBJECT_SKELETONS_MAX:
+                _OBJECT_SKELETONS.clear()
+            _OBJECT_SKELETONS[cache_key] = text
+    return text
 
 
 def _values_of(obj: Any) -> tuple:
