@@ -416,6 +416,19 @@ def test_feature_sums_are_kept_for_the_features_met_and_are_exact():
     assert Baseline.from_json(b.to_json()).to_json() == b.to_json()
 
 
+def test_baselines_of_one_style_share_their_position_tables_after_many_other_sets():
+    """The shared tables of features and markers met must not fill up for good with sets a long-running
+    process no longer uses: later baselines of one style still share one table (else +0.4 KB each)."""
+    from llm_drift_otel import _baseline as bm
+
+    shapes = three_style_shapes(random.Random(5))
+    for i in range(bm._MAX_ACTIVE_SETS + 10):  # sets of baselines long gone
+        bm._active_set(256, (i % 100, 100 + i // 100))
+    first, second = taught(shapes, random.Random(1), 200), taught(shapes, random.Random(1), 200)
+    assert first._fmet is second._fmet and first._cact is second._cact
+    assert len(bm._active_sets) <= bm._MAX_ACTIVE_SETS
+
+
 def test_memory_of_a_variant_answering_in_three_styles_is_under_2_kb():
     """issue 7's memory bar is 2 MB for 1,000 variants: what benchmarks/overhead.py teaches each one."""
     rng = random.Random(3)

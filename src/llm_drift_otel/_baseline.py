@@ -427,7 +427,9 @@ _EMPTY_I = array("I")
 _INACTIVE = 255
 _NO_ACTIVE: tuple = ((), b"")
 _active_sets: dict[tuple, tuple] = {}
-#: Shared (markers met, positions) pairs kept; past this, a baseline holds its own (it grows its set rarely).
+#: Shared (markers met, positions) pairs kept. Sets a baseline grew out of, or of baselines long evicted,
+#: pile up over a process's life; when full the table starts over, so new baselines share again (those
+#: holding an older pair keep it).
 _MAX_ACTIVE_SETS = 1024
 
 
@@ -444,8 +446,9 @@ def _active_set(size: int, act: tuple) -> tuple:
         for k, i in enumerate(act):
             cpos[i] = k
         found = (act, bytes(cpos))
-        if len(_active_sets) < _MAX_ACTIVE_SETS:
-            _active_sets[key] = found
+        if len(_active_sets) >= _MAX_ACTIVE_SETS:
+            _active_sets.clear()
+        _active_sets[key] = found
     return found
 
 
