@@ -903,10 +903,13 @@ class Baseline:
                 self._fsq[at[j]] += q * q
                 self._fpres[at[j]] += 1
 
+    def _over_schema(self, sums: array) -> list:
+        """(Under the lock.) One of the per-feature-met sums as a list over every feature of the schema."""
+        return _gather(sums, self._fmet[1][: len(self._fnames)])
+
     def _feature_sums(self) -> tuple[list, list, list]:
         """(Under the lock.) Presence counts, sums and sums of squares for every feature of the schema."""
-        at = self._fmet[1][: len(self._fnames)]
-        return _gather(self._fpres, at), _gather(self._fsum, at), _gather(self._fsq, at)
+        return self._over_schema(self._fpres), self._over_schema(self._fsum), self._over_schema(self._fsq)
 
     def _kind_slot(self, kind: Any) -> int:
         kinds = self._kinds
@@ -1023,7 +1026,7 @@ class Baseline:
             white = self._whitening(derived[5]) if m > 1 else None
             kinds = self._kinds
             kind_b = self._kind_counts[:]
-            bpres = _gather(self._fpres, self._fmet[1][: len(fnames)])
+            bpres = self._over_schema(self._fpres)
         terms: list = [] if detail else None  # type: ignore[assignment]
 
         inv_m = 1.0 / m
@@ -1103,8 +1106,8 @@ class Baseline:
     def _whitening(self, vy: Any) -> tuple | None:
         """(Under the lock.) ``_whitened_sum``'s whitening (dense feature indices, 1/sd per dense slot, packed
         L^-1 over the markers met, their active set), or None while the correlation has fewer than CORR_MIN
-        samples. Rebuilt when its samples moved by a
-        quarter since (a few ms of pure Python, so log-spaced: ~25 rebuilds up to the halving point)."""
+        samples. Rebuilt when its samples moved by a quarter since (a few ms of pure Python, so log-spaced:
+        ~25 rebuilds up to the halving point)."""
         names = self._fnames
         cn = self._cn
         if self._cnames is not names or cn < CORR_MIN:
